@@ -1,0 +1,79 @@
+"""Translation between the tensor form (V2) and the instance form (V1-style JSON).
+
+Pure functions; used by backends to reach their own dialect and by the
+ingress to answer in the app's dialect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from isthmus.codecs.arrays import datatype_of, values_to_array
+from isthmus.codecs.errors import CodecError
+from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor, TensorNaming
+
+
+def request_tensors(request: InferRequest, naming: TensorNaming) -> tuple[Tensor, ...]:
+    if request.inputs is not None:
+        return request.inputs
+    arr = values_to_array(request.instances, naming.datatype, "instances")
+    return (Tensor(naming.input_name, datatype_of(arr, "instances"), arr),)
+
+
+def request_instances(request: InferRequest) -> list[Any]:
+    if request.instances is not None:
+        return request.instances
+    return tensors_to_rows(request.inputs or (), "inputs")
+
+
+def response_tensors(response: InferResponse) -> tuple[Tensor, ...]:
+    if response.outputs is not None:
+        return response.outputs
+    preds = response.predictions or []
+    naming = response.naming
+    if preds and all(isinstance(p, dict) for p in preds):
+        names = list(preds[0])
+        if any(list(p) != names for p in preds):
+            raise CodecError("predictions are objects with differing keys and cannot form tensors")
+        out = []
+        for name in names:
+            arr = values_to_array([p[name] for p in preds], naming.datatype, f"prediction '{name}'")
+            out.append(Tensor(name, datatype_of(arr, name), arr))
+        return tuple(out)
+    arr = values_to_array(preds, naming.datatype, "predictions")
+    return (Tensor(naming.output_name, datatype_of(arr, naming.output_name), arr),)
+
+
+def response_predictions(response: InferResponse) -> list[Any]:
+    if response.predictions is not None:
+        return response.predictions
+    return tensors_to_rows(response.outputs or (), "outputs")
+
+
+def tensors_to_rows(tensors: tuple[Tensor, ...], where: str) -> list[Any]:
+    """One tensor -> its nested list; several -> one object per row (TF Serving row format)."""
+    if not tensors:
+        raise CodecError(f"no {where} to translate")
+    if len(tensors) == 1:
+        return nested_list(tensors[0])
+    batch = {t.shape[0] if t.shape else None for t in tensors}
+    if len(batch) != 1 or None in batch:
+        raise CodecError(
+            f"{where} {', '.join(t.name for t in tensors)} do not share a first (batch) dimension, "
+            "so they cannot be sent as rows"
+        )
+    columns = {t.name: nested_list(t) for t in tensors}
+    return [{name: col[i] for name, col in columns.items()} for i in range(batch.pop())]
+
+
+def nested_list(t: Tensor) -> Any:
+    if t.data.dtype.kind == "O":
+        flat = [v.decode() if isinstance(v, bytes) else v for v in t.data.reshape(-1)]
+        if not t.shape:
+            return flat[0]
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+        return arr.reshape(t.shape).tolist()
+    return t.data.tolist()

@@ -1,0 +1,91 @@
+"""The gateway's in-memory inference model, shared by every protocol.
+
+A request arrives either as tensors (Open Inference Protocol V2) or as
+KServe V1 ``instances`` (free-form JSON). It keeps the form it arrived in;
+a backend converts it to its own dialect with :mod:`isthmus.codecs.convert`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+# V2 datatype -> numpy dtype. BYTES are object arrays of ``bytes``/``str``.
+DATATYPES: Mapping[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(object),
+}
+
+DATATYPE_OF_DTYPE: Mapping[np.dtype, str] = {v: k for k, v in DATATYPES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """A named, typed, shaped tensor. ``data`` has exactly ``shape``."""
+
+    name: str
+    datatype: str
+    data: np.ndarray
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.data.shape)
+
+
+@dataclass(frozen=True, slots=True)
+class TensorNaming:
+    """How a backend names and types tensors its own dialect leaves unnamed.
+
+    KServe V1 ``instances``, TF Serving rows and Ray JSON carry no tensor
+    names or datatypes; these fill them in when translating to V2.
+    """
+
+    input_name: str = "input-0"
+    output_name: str = "output-0"
+    datatype: str = "FP32"
+
+
+@dataclass(frozen=True, slots=True)
+class InferRequest:
+    """One inference request, in the form the app sent it.
+
+    Exactly one of ``inputs`` (V2 tensors) and ``instances`` (V1 JSON) is
+    set. ``raw_v2`` keeps the original V2 JSON body so a V2 backend can be
+    sent the very bytes the app sent, with no re-encoding.
+    """
+
+    inputs: tuple[Tensor, ...] | None = None
+    instances: list[Any] | None = None
+    outputs: tuple[str, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    raw_v2: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InferResponse:
+    """A backend's answer, in the form its dialect gave it.
+
+    Exactly one of ``outputs`` (tensors) and ``predictions`` (V1-style JSON)
+    is set; ``naming`` says how to turn predictions into tensors.
+    """
+
+    outputs: tuple[Tensor, ...] | None = None
+    predictions: list[Any] | None = None
+    naming: TensorNaming = TensorNaming()
+    id: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)

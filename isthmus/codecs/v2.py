@@ -1,0 +1,129 @@
+"""Open Inference Protocol V2 (KServe V2) JSON codec."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import orjson
+
+from isthmus.codecs.arrays import array_to_json, check_shape, json_to_array
+from isthmus.codecs.errors import CodecError
+from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor
+
+
+def loads(body: bytes, what: str = "request body") -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise CodecError(f"{what} is not valid JSON: {exc}") from None
+
+
+def decode_request(body: bytes) -> InferRequest:
+    doc = loads(body)
+    if not isinstance(doc, dict):
+        raise CodecError("request body must be a JSON object with an 'inputs' list")
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise CodecError("request needs a non-empty 'inputs' list")
+    tensors = tuple(_decode_tensor(t, f"inputs[{i}]") for i, t in enumerate(inputs))
+    names = [t.name for t in tensors]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise CodecError(f"duplicate input name(s): {', '.join(dupes)}")
+    return InferRequest(
+        inputs=tensors,
+        outputs=_requested_outputs(doc.get("outputs")),
+        parameters=_parameters(doc.get("parameters"), "parameters"),
+        id=_optional_str(doc.get("id"), "id"),
+        raw_v2=body,
+    )
+
+
+def decode_response(body: bytes, backend: str) -> InferResponse:
+    doc = loads(body, f"response of backend '{backend}'")
+    if not isinstance(doc, dict) or not isinstance(doc.get("outputs"), list):
+        raise CodecError(f"response of backend '{backend}' has no 'outputs' list")
+    return response_from_doc(doc, f"backend '{backend}'")
+
+
+def response_from_doc(doc: Mapping[str, Any], who: str) -> InferResponse:
+    outputs = tuple(_decode_tensor(t, f"{who}: outputs[{i}]") for i, t in enumerate(doc["outputs"]))
+    return InferResponse(
+        outputs=outputs,
+        id=doc.get("id") if isinstance(doc.get("id"), str) else None,
+        parameters=doc.get("parameters") if isinstance(doc.get("parameters"), dict) else {},
+    )
+
+
+def encode_request(request: InferRequest, inputs: tuple[Tensor, ...]) -> bytes:
+    doc: dict[str, Any] = {"inputs": [encode_tensor(t) for t in inputs]}
+    if request.id is not None:
+        doc["id"] = request.id
+    if request.parameters:
+        doc["parameters"] = dict(request.parameters)
+    if request.outputs:
+        doc["outputs"] = [{"name": n} for n in request.outputs]
+    return orjson.dumps(doc)
+
+
+def encode_response(
+    outputs: tuple[Tensor, ...],
+    model_name: str,
+    model_version: str | None,
+    request_id: str | None,
+    parameters: Mapping[str, Any] | None = None,
+) -> bytes:
+    doc: dict[str, Any] = {"model_name": model_name}
+    if model_version is not None:
+        doc["model_version"] = model_version
+    if request_id is not None:
+        doc["id"] = request_id
+    if parameters:
+        doc["parameters"] = dict(parameters)
+    doc["outputs"] = [encode_tensor(t) for t in outputs]
+    return orjson.dumps(doc)
+
+
+def encode_tensor(t: Tensor) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)}
+    if t.parameters:
+        out["parameters"] = dict(t.parameters)
+    out["data"] = array_to_json(t.data)
+    return out
+
+
+def _decode_tensor(doc: Any, where: str) -> Tensor:
+    if not isinstance(doc, dict):
+        raise CodecError(f"{where} must be an object with name, datatype, shape and data")
+    for key in ("name", "datatype", "shape", "data"):
+        if key not in doc:
+            raise CodecError(f"{where}: missing '{key}'")
+    name = doc["name"]
+    if not isinstance(name, str) or not name:
+        raise CodecError(f"{where}: 'name' must be a non-empty string")
+    where = f"{where} ('{name}')"
+    shape = check_shape(doc["shape"], where)
+    data = json_to_array(doc["data"], doc["datatype"], shape, where)
+    return Tensor(name, doc["datatype"], data, _parameters(doc.get("parameters"), f"{where}.parameters"))
+
+
+def _requested_outputs(doc: Any) -> tuple[str, ...]:
+    if doc is None:
+        return ()
+    if not isinstance(doc, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in doc):
+        raise CodecError("'outputs' must be a list of objects with a 'name'")
+    return tuple(o["name"] for o in doc)
+
+
+def _parameters(doc: Any, where: str) -> Mapping[str, Any]:
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise CodecError(f"'{where}' must be a JSON object")
+    return doc
+
+
+def _optional_str(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise CodecError(f"'{where}' must be a string")

@@ -1,0 +1,121 @@
+"""Cross-field checks a schema cannot express, run on the raw document.
+
+They run even when the schema check failed, so one ``isthmus validate``
+reports every problem at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+FieldPath = tuple[str | int, ...]
+Problem = tuple[FieldPath, str]
+
+
+def check(data: Any, base_dir: Path) -> Iterator[Problem]:
+    if not isinstance(data, dict):
+        return
+    backends = data.get("backends") if isinstance(data.get("backends"), list) else []
+    routes = data.get("routes") if isinstance(data.get("routes"), list) else []
+    names = yield from _backend_names(backends)
+    for i, b in enumerate(backends):
+        if isinstance(b, dict):
+            yield from _backend(b, ("backends", i), base_dir)
+    yield from _routes(routes, names)
+    listener = data.get("listener")
+    if isinstance(listener, dict) and isinstance(listener.get("tls"), dict):
+        for key in ("cert", "key", "client_ca"):
+            yield from _file(listener["tls"].get(key), ("listener", "tls", key), base_dir, "file")
+
+
+def _backend_names(backends: list[Any]) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for i, b in enumerate(backends):
+        name = b.get("name") if isinstance(b, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            yield ("backends", i, "name"), f"duplicate backend name '{name}' (first at backends[{seen[name]}])"
+        else:
+            seen[name] = i
+    return set(seen)
+
+
+def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Problem]:
+    if b.get("protocol") == "onnx":
+        yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
+        return
+    endpoints = b.get("endpoints")
+    if isinstance(endpoints, list):
+        for j, url in enumerate(endpoints):
+            reason = _url_problem(url)
+            if reason:
+                yield (*path, "endpoints", j), reason
+
+
+def _url_problem(url: Any) -> str | None:
+    if not isinstance(url, str):
+        return "endpoint must be a URL string"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"bad URL {url!r}: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"bad URL {url!r}: scheme must be http or https"
+    if not parts.hostname:
+        return f"bad URL {url!r}: no host"
+    if parts.query or parts.fragment:
+        return f"bad URL {url!r}: must not have a query or fragment"
+    if port == 0:
+        return f"bad URL {url!r}: port 0"
+    return None
+
+
+def _file(value: Any, path: FieldPath, base_dir: Path, what: str) -> Iterator[Problem]:
+    if not isinstance(value, str) or not value:
+        return
+    p = Path(value).expanduser()
+    p = p if p.is_absolute() else base_dir / p
+    if not p.is_file():
+        yield path, f"{what} not found: {p}"
+
+
+def _routes(routes: list[Any], backends: set[str]) -> Iterator[Problem]:
+    known = ", ".join(sorted(backends)) or "none defined"
+    seen: dict[str, int] = {}
+    for i, r in enumerate(routes):
+        if not isinstance(r, dict):
+            continue
+        path: FieldPath = ("routes", i)
+        model = r.get("model")
+        if isinstance(model, str):
+            if model in seen:
+                yield (*path, "model"), f"duplicate route for model '{model}' (first at routes[{seen[model]}])"
+            else:
+                seen[model] = i
+        variants = r.get("variants") if isinstance(r.get("variants"), list) else []
+        total, used = 0, set()
+        for j, v in enumerate(variants):
+            if not isinstance(v, dict):
+                continue
+            name = v.get("backend")
+            if isinstance(name, str):
+                if name not in backends:
+                    yield (*path, "variants", j, "backend"), f"unknown backend '{name}' (known: {known})"
+                if name in used:
+                    yield (*path, "variants", j, "backend"), f"backend '{name}' appears twice in this route"
+                used.add(name)
+            w = v.get("weight")
+            if isinstance(w, int) and not isinstance(w, bool) and w > 0:
+                total += w
+        if variants and total == 0:
+            yield (*path, "variants"), "total weight is 0: at least one variant needs a positive weight"
+        fb = r.get("fallback")
+        if isinstance(fb, str) and fb not in backends:
+            yield (*path, "fallback"), f"unknown backend '{fb}' (known: {known})"
+        sticky, override = r.get("sticky_header"), r.get("override_header")
+        if isinstance(sticky, str) and isinstance(override, str) and sticky.lower() == override.lower():
+            yield (*path, "override_header"), "override_header must differ from sticky_header"

@@ -1,0 +1,134 @@
+"""The config file's schema, as frozen pydantic models (``isthmus schema`` prints it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+
+from isthmus.config.units import ByteSize, Duration
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+HEADER_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
+HeaderName = Annotated[str, Field(pattern=HEADER_PATTERN, max_length=128)]
+Datatype = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+                   "FP16", "FP32", "FP64", "BYTES"]  # fmt: skip
+
+
+def _resolve(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base_dir")
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() or base is None else Path(base) / p)
+
+
+FilePath = Annotated[str, Field(min_length=1), AfterValidator(_resolve)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TLSConfig(_Frozen):
+    """TLS termination. Setting ``client_ca`` makes client certificates mandatory (mTLS)."""
+
+    cert: FilePath = Field(description="PEM certificate chain of the listener")
+    key: FilePath = Field(description="PEM private key of the listener")
+    client_ca: FilePath | None = Field(None, description="PEM CA bundle; when set, clients must present a cert it signed")
+    min_version: Literal["1.2", "1.3"] = Field("1.2", description="lowest TLS version accepted")
+
+
+class ListenerConfig(_Frozen):
+    address: str = Field(
+        "0.0.0.0:8080", pattern=r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$", description="host:port to bind"
+    )
+    tls: TLSConfig | None = None
+    max_body_size: ByteSize = Field(16 * 2**20, description="largest request body accepted (default 16MiB)")
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+class TensorNamingConfig(_Frozen):
+    """Names/datatype used when translating name-less JSON (V1 instances, TF rows, Ray) to V2 tensors."""
+
+    input_name: str = "input-0"
+    output_name: str = "output-0"
+    datatype: Datatype = "FP32"
+
+
+class _HttpBackend(_Frozen):
+    name: Name
+    endpoints: list[str] = Field(min_length=1, description="base URLs; several are load-balanced round-robin")
+    model: str | None = Field(None, description="model name on the backend (default: the route's public name)")
+    version: str | None = Field(None, description="model version on the backend (default: none/latest)")
+    timeout: Duration = Field(10.0, description="per-request timeout")
+    max_connections: int = Field(100, gt=0, description="connection pool size per backend")
+    tensors: TensorNamingConfig = TensorNamingConfig()
+
+
+class KServeBackendConfig(_HttpBackend):
+    protocol: Literal["kserve-v1", "kserve-v2"]
+
+
+class TFServingBackendConfig(_HttpBackend):
+    protocol: Literal["tfserving"]
+    format: Literal["row", "columnar"] = Field("row", description="request format: instances (row) or inputs")
+    signature_name: str | None = None
+
+
+class RayServeBackendConfig(_HttpBackend):
+    protocol: Literal["ray-serve"]
+    route_prefix: str | None = Field(None, pattern=r"^/", description="Serve route prefix (default: /<model>)")
+
+
+class OnnxBackendConfig(_Frozen):
+    name: Name
+    protocol: Literal["onnx"]
+    model_path: FilePath = Field(description=".onnx file, relative to the config file")
+    device: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
+    threads: int = Field(0, ge=0, description="intra-op threads (0: onnxruntime's default)")
+    workers: int = Field(1, gt=0, description="inference calls run at once, off the event loop")
+    timeout: Duration = 10.0
+    warmup: bool = True
+    version: str | None = None
+    tensors: TensorNamingConfig = TensorNamingConfig()
+
+
+HttpBackendConfig = Union[KServeBackendConfig, TFServingBackendConfig, RayServeBackendConfig]
+BackendConfig = Annotated[
+    Union[KServeBackendConfig, TFServingBackendConfig, RayServeBackendConfig, OnnxBackendConfig],
+    Field(discriminator="protocol"),
+]
+
+
+class VariantConfig(_Frozen):
+    backend: Name
+    weight: int = Field(ge=0, description="relative share of traffic; any non-negative integer")
+    version: str | None = Field(None, description="public version label (default: the backend's version)")
+
+
+class RouteConfig(_Frozen):
+    model: Name = Field(description="public model name apps call")
+    variants: list[VariantConfig] = Field(min_length=1)
+    sticky_header: HeaderName | None = Field(None, description="header whose value keeps a user on one variant")
+    override_header: HeaderName | None = Field(None, description="header naming a variant (backend) to pin")
+    fallback: Name | None = Field(None, description="backend used when the chosen one fails")
+
+
+class Config(_Frozen):
+    listener: ListenerConfig = ListenerConfig()
+    backends: list[BackendConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+    def backend(self, name: str) -> BackendConfig:
+        for b in self.backends:
+            if b.name == name:
+                return b
+        raise KeyError(name)
