@@ -1,0 +1,40 @@
+"""The one interface between the gateway and every kind of model server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+from isthmus.codecs import InferRequest, InferResponse
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Per-request facts a backend may need: the public model name and headers to forward."""
+
+    model: str
+    request_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """A model server (or local runtime) that answers inference requests.
+
+    ``infer`` raises :class:`isthmus.backends.errors.BackendError` subclasses
+    for backend failures and :class:`isthmus.codecs.CodecError` when the
+    request cannot be expressed in the backend's dialect.
+    """
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def infer(self, request: InferRequest, ctx: CallContext) -> InferResponse: ...
+
+    async def ready(self, model: str) -> bool: ...
+
+    async def metadata(self, model: str) -> Mapping[str, Any] | None:
+        """The backend's V2-style model metadata (inputs/outputs), or None if its dialect has none."""
+        ...

@@ -1,0 +1,63 @@
+"""The backend layer's one exception root, and how each kind maps to a status.
+
+Transport exceptions (aiohttp, onnxruntime) are translated into these at
+the edge of this layer; nothing above it sees a library's exception.
+"""
+
+from __future__ import annotations
+
+
+class BackendError(Exception):
+    """A backend could not answer. ``status`` is the HTTP status the gateway answers with."""
+
+    status = 502
+    kind = "error"
+    #: Whether the route's fallback backend may answer instead.
+    fallback_ok = True
+
+    def __init__(self, backend: str, detail: str):
+        self.backend = backend
+        self.detail = detail
+        super().__init__(f"backend '{backend}' {self.describe()}: {detail}")
+
+    def describe(self) -> str:
+        return "failed"
+
+
+class BackendUnavailable(BackendError):
+    """Could not connect, or the connection dropped: 503."""
+
+    status = 503
+    kind = "connect"
+
+    def describe(self) -> str:
+        return "is unavailable"
+
+
+class BackendTimeout(BackendError):
+    status = 504
+    kind = "timeout"
+
+    def describe(self) -> str:
+        return "timed out"
+
+
+class BackendFailed(BackendError):
+    """The backend answered 5xx or something undecodable: 502."""
+
+    status = 502
+    kind = "status"
+
+
+class BackendRejected(BackendError):
+    """The backend refused the request as invalid (4xx): the app's fault, so no fallback."""
+
+    kind = "rejected"
+    fallback_ok = False
+
+    def __init__(self, backend: str, detail: str, status: int):
+        self.status = status
+        super().__init__(backend, detail)
+
+    def describe(self) -> str:
+        return "rejected the request"

@@ -1,0 +1,53 @@
+"""Common plumbing of the HTTP model-server clients (pool lifecycle, names, headers)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from isthmus.backends.base import CallContext
+from isthmus.backends.errors import BackendFailed
+from isthmus.backends.http_transport import JSON_HEADERS, HttpTransport, check_status
+from isthmus.codecs import CodecError, InferResponse, TensorNaming
+from isthmus.config.model import TensorNamingConfig, _HttpBackend
+
+
+class HttpModelBackend:
+    """Base of the REST clients; subclasses define paths and codecs."""
+
+    def __init__(self, config: _HttpBackend):
+        self.name = config.name
+        self.config = config
+        self.naming = naming_of(config.tensors)
+        self.transport = HttpTransport(config.name, config.endpoints, config.timeout, config.max_connections)
+
+    async def start(self) -> None:
+        await self.transport.start()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    def remote_model(self, model: str) -> str:
+        return self.config.model or model
+
+    async def post(self, path: str, body: bytes, ctx: CallContext) -> bytes:
+        headers = {**JSON_HEADERS, "x-request-id": ctx.request_id, **ctx.headers}
+        status, data = await self.transport.request("POST", path, body, headers)
+        check_status(self.name, status, data)
+        return data
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self.transport.request("GET", path)
+
+    def decoded(self, decode: Any, *args: Any) -> InferResponse:
+        """Run a response decoder; an undecodable answer is the backend's failure (502)."""
+        try:
+            return decode(*args)
+        except CodecError as exc:
+            raise BackendFailed(self.name, f"bad response: {exc}") from None
+
+    async def metadata(self, model: str) -> Mapping[str, Any] | None:
+        return None
+
+
+def naming_of(cfg: TensorNamingConfig) -> TensorNaming:
+    return TensorNaming(cfg.input_name, cfg.output_name, cfg.datatype)

@@ -1,0 +1,26 @@
+"""KServe V1 REST client: ``POST /v1/models/{name}:predict`` with ``instances``."""
+
+from __future__ import annotations
+
+import orjson
+
+from isthmus.backends.base import CallContext
+from isthmus.backends.errors import BackendError
+from isthmus.backends.http_base import HttpModelBackend
+from isthmus.codecs import InferRequest, InferResponse, v1
+from isthmus.codecs.convert import request_instances
+
+
+class KServeV1Backend(HttpModelBackend):
+    async def infer(self, request: InferRequest, ctx: CallContext) -> InferResponse:
+        extra = {"parameters": dict(request.parameters)} if request.parameters else None
+        body = v1.encode_request(request_instances(request), extra)
+        data = await self.post(f"/v1/models/{self.remote_model(ctx.model)}:predict", body, ctx)
+        return self.decoded(v1.decode_response, data, self.name, self.naming)
+
+    async def ready(self, model: str) -> bool:
+        try:
+            status, data = await self.get(f"/v1/models/{self.remote_model(model)}")
+            return status == 200 and orjson.loads(data).get("ready", True) is not False
+        except (BackendError, orjson.JSONDecodeError, AttributeError):
+            return False

@@ -1,0 +1,41 @@
+"""KServe V2 / Open Inference Protocol REST client (KServe, MLServer, Triton)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import orjson
+
+from isthmus.backends.base import CallContext
+from isthmus.backends.errors import BackendError
+from isthmus.backends.http_base import HttpModelBackend
+from isthmus.codecs import InferRequest, InferResponse, v2
+from isthmus.codecs.convert import request_tensors
+
+
+class KServeV2Backend(HttpModelBackend):
+    def _model_path(self, model: str) -> str:
+        path = f"/v2/models/{self.remote_model(model)}"
+        return f"{path}/versions/{self.config.version}" if self.config.version else path
+
+    async def infer(self, request: InferRequest, ctx: CallContext) -> InferResponse:
+        # A V2 request goes out as the very bytes the app sent: no re-encoding.
+        body = request.raw_v2
+        if body is None:
+            body = v2.encode_request(request, request_tensors(request, self.naming))
+        data = await self.post(self._model_path(ctx.model) + "/infer", body, ctx)
+        return self.decoded(v2.decode_response, data, self.name)
+
+    async def ready(self, model: str) -> bool:
+        try:
+            status, _ = await self.get(self._model_path(model) + "/ready")
+        except BackendError:
+            return False
+        return status == 200
+
+    async def metadata(self, model: str) -> Mapping[str, Any] | None:
+        try:
+            status, data = await self.get(self._model_path(model))
+            return orjson.loads(data) if status == 200 else None
+        except (BackendError, orjson.JSONDecodeError):
+            return None

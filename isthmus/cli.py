@@ -1,0 +1,110 @@
+"""The ``isthmus`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any, Coroutine, Sequence
+
+from isthmus.config import Config, ConfigError, load_config
+from isthmus.signals import until_signalled
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="isthmus", description="Edge-to-cluster inference gateway")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the gateway from a traffic config file")
+    s.add_argument("--config", required=True, help="traffic config file (YAML)")
+    s.add_argument("--host", help="override listener host")
+    s.add_argument("--port", type=int, help="override listener port")
+    s.set_defaults(func=_serve)
+
+    v = sub.add_parser("validate", help="check traffic config files; print every error")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(func=_validate)
+
+    sc = sub.add_parser("schema", help="print the config file's JSON Schema")
+    sc.set_defaults(func=_schema)
+
+    d = sub.add_parser("demo", help="run the embedded demo (two local ONNX models, 90/10 canary)")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8080)
+    d.set_defaults(func=_demo)
+    return p
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            failed = True
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            continue
+        print(f"{path}: ok ({len(config.backends)} backends, {len(config.routes)} routes)")
+    return 1 if failed else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(Config.model_json_schema(), indent=2))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from isthmus.gateway import GatewayServer
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"isthmus: refusing to start: {args.config} is invalid", file=sys.stderr)
+        return 1
+
+    async def serve() -> None:
+        server = GatewayServer(config, source=f"file:{args.config}", host=args.host, port=args.port)
+        try:
+            await server.start()
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            raise SystemExit(1) from None
+        print(f"isthmus serving {len(config.routes)} models on {server.url}", flush=True)
+        try:
+            await until_signalled()
+        finally:
+            await server.stop()
+
+    _run(serve())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from isthmus.demo import run_demo
+
+    _run(run_demo(args.host, args.port))
+    return 0
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed, else the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)

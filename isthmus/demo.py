@@ -1,0 +1,81 @@
+"""The embedded demo: two small ONNX models behind a 90/10 canary, no cluster needed."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from isthmus.config import Config
+from isthmus.signals import until_signalled
+
+DEMO_MODEL = "demo"
+# v1 doubles its input; v2 doubles it and adds 100, so the canary's answers stand out.
+DEMO_VARIANTS = (("demo-v1", "1", 0.0, 90), ("demo-v2", "2", 100.0, 10))
+
+
+def write_model(path: Path, offset: float) -> Path:
+    """An ONNX model computing ``output-0 = input-0 * 2 + offset`` for FP32 input of any [N, M] shape."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("input-0", TensorProto.FLOAT, ["batch", "features"])
+    y = helper.make_tensor_value_info("output-0", TensorProto.FLOAT, ["batch", "features"])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    off = helper.make_tensor("offset", TensorProto.FLOAT, [], [offset])
+    nodes = [
+        helper.make_node("Mul", ["input-0", "two"], ["doubled"]),
+        helper.make_node("Add", ["doubled", "offset"], ["output-0"]),
+    ]
+    graph = helper.make_graph(nodes, "double_plus_offset", [x], [y], initializer=[two, off])
+    model = helper.make_model(graph, producer_name="isthmus-demo", opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def demo_config(model_dir: Path, host: str, port: int) -> Config:
+    backends = []
+    for name, version, offset, _ in DEMO_VARIANTS:
+        path = write_model(model_dir / f"{name}.onnx", offset)
+        backends.append({"name": name, "protocol": "onnx", "model_path": str(path), "device": "cpu", "version": version})
+    return Config.model_validate(
+        {
+            "listener": {"address": f"{host}:{port}"},
+            "backends": backends,
+            "routes": [
+                {
+                    "model": DEMO_MODEL,
+                    "variants": [{"backend": n, "weight": w} for n, _, _, w in DEMO_VARIANTS],
+                    "sticky_header": "x-user-id",
+                    "override_header": "x-isthmus-variant",
+                }
+            ],
+        }
+    )
+
+
+def banner(url: str) -> str:
+    body = '{"inputs":[{"name":"input-0","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}'
+    return (
+        f"Isthmus demo gateway on {url}\n"
+        f"  model '{DEMO_MODEL}': 90% demo-v1 (x*2), 10% demo-v2 (x*2+100), local ONNX Runtime\n\n"
+        f"Try it:\n"
+        f"  curl -si {url}/v2/models/{DEMO_MODEL}/infer -H 'content-type: application/json' \\\n"
+        f"       -d '{body}'\n"
+        f"  (add -H 'x-isthmus-variant: demo-v2' to pin the canary, -H 'x-user-id: alice' to stick)\n\n"
+        f"Ctrl-C to stop."
+    )
+
+
+async def run_demo(host: str, port: int) -> None:
+    from isthmus.gateway import GatewayServer
+
+    with tempfile.TemporaryDirectory(prefix="isthmus-demo-") as tmp:
+        server = GatewayServer(demo_config(Path(tmp), host, port), source="demo")
+        await server.start()
+        print(banner(server.url), flush=True)
+        try:
+            await until_signalled()
+        finally:
+            await server.stop()

@@ -1,0 +1,7 @@
+"""The ingress: aiohttp REST endpoints (KServe V1, Open Inference Protocol V2) over one data plane."""
+
+from isthmus.gateway.dataplane import Answer, DataPlane
+from isthmus.gateway.server import GatewayServer
+from isthmus.gateway.state import GatewayState
+
+__all__ = ["Answer", "DataPlane", "GatewayServer", "GatewayState"]

@@ -1,0 +1,28 @@
+"""One immutable generation of routing config: route table + backend clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from isthmus.backends import Backend
+from isthmus.config import Config
+from isthmus.router import RouteTable
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayState:
+    """Swapped whole when config changes; a request keeps the generation it started with."""
+
+    config: Config
+    routes: RouteTable
+    backends: Mapping[str, Backend]
+    version: str
+    source: str
+
+    @classmethod
+    def build(cls, config: Config, backends: Mapping[str, Backend], version: str, source: str) -> GatewayState:
+        return cls(config, RouteTable.from_config(config), dict(backends), version, source)
+
+    def backend_version(self, name: str) -> str | None:
+        return getattr(self.config.backend(name), "version", None)

@@ -1,0 +1,15 @@
+"""Routing: pick the backend (variant) for one request. Pure, no I/O."""
+
+from isthmus.router.errors import RoutingError, UnknownModel, UnknownVariant, UnknownVersion
+from isthmus.router.table import Decision, Route, RouteTable, Variant
+
+__all__ = [
+    "Decision",
+    "Route",
+    "RouteTable",
+    "RoutingError",
+    "UnknownModel",
+    "UnknownVariant",
+    "UnknownVersion",
+    "Variant",
+]

@@ -1,0 +1,125 @@
+"""The route table: public model name -> weighted variants, and the per-request decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal, Mapping
+
+from isthmus.config import Config
+from isthmus.router.errors import UnknownModel, UnknownVariant, UnknownVersion
+from isthmus.router.sticky import rendezvous_pick
+from isthmus.router.weighted import WeightedChoice
+
+Reason = Literal["weighted", "sticky", "override"]
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    backend: str
+    weight: int
+    version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where one request goes: a backend name, and where to go if it fails."""
+
+    model: str
+    backend: str
+    version: str | None
+    reason: Reason
+    fallback: str | None
+
+
+class Route:
+    __slots__ = ("model", "variants", "sticky_header", "override_header", "fallback", "_choices")
+
+    def __init__(
+        self,
+        model: str,
+        variants: tuple[Variant, ...],
+        sticky_header: str | None = None,
+        override_header: str | None = None,
+        fallback: str | None = None,
+    ):
+        self.model = model
+        self.variants = variants
+        self.sticky_header = sticky_header
+        self.override_header = override_header
+        self.fallback = fallback
+        # One weighted choice per version filter: None = all variants.
+        self._choices: dict[str | None, tuple[tuple[Variant, ...], WeightedChoice]] = {}
+        for version in {None, *(v.version for v in variants if v.version is not None)}:
+            subset = tuple(v for v in variants if version is None or v.version == version)
+            if sum(v.weight for v in subset) > 0:
+                self._choices[version] = (subset, WeightedChoice([v.weight for v in subset]))
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return tuple(sorted({v.version for v in self.variants if v.version is not None}))
+
+    def decide(self, version: str | None, headers: Mapping[str, str], random: Callable[[], float]) -> Decision:
+        if self.override_header is not None:
+            pinned = headers.get(self.override_header)
+            if pinned:
+                return self._override(pinned, version)
+        entry = self._choices.get(version)
+        if entry is None:
+            if version not in self.versions:
+                known = ", ".join(self.versions) or "none"
+                raise UnknownVersion(f"model '{self.model}' has no version '{version}' (known: {known})")
+            raise UnknownVersion(f"version '{version}' of model '{self.model}' has no variant with traffic")
+        subset, choice = entry
+        if self.sticky_header is not None:
+            key = headers.get(self.sticky_header)
+            if key:
+                i = rendezvous_pick(key, [v.backend for v in subset], [v.weight for v in subset])
+                return self._decision(subset[i], "sticky")
+        return self._decision(subset[choice.pick(random())], "weighted")
+
+    def _override(self, pinned: str, version: str | None) -> Decision:
+        for v in self.variants:
+            if v.backend == pinned:
+                if version is not None and v.version != version:
+                    raise UnknownVariant(
+                        f"variant '{pinned}' of model '{self.model}' is version '{v.version}', not '{version}'"
+                    )
+                return self._decision(v, "override")
+        known = ", ".join(v.backend for v in self.variants)
+        raise UnknownVariant(
+            f"{self.override_header}: model '{self.model}' has no variant '{pinned}' (variants: {known})"
+        )
+
+    def _decision(self, v: Variant, reason: Reason) -> Decision:
+        fallback = self.fallback if self.fallback != v.backend else None
+        return Decision(self.model, v.backend, v.version, reason, fallback)
+
+
+class RouteTable:
+    """Immutable map of public model name -> :class:`Route`."""
+
+    __slots__ = ("_routes",)
+
+    def __init__(self, routes: Mapping[str, Route]):
+        self._routes = dict(routes)
+
+    @classmethod
+    def from_config(cls, config: Config) -> RouteTable:
+        routes = {}
+        for r in config.routes:
+            variants = tuple(
+                Variant(v.backend, v.weight, v.version if v.version is not None else config.backend(v.backend).version)
+                for v in r.variants
+            )
+            routes[r.model] = Route(r.model, variants, r.sticky_header, r.override_header, r.fallback)
+        return cls(routes)
+
+    def route(self, model: str) -> Route:
+        try:
+            return self._routes[model]
+        except KeyError:
+            raise UnknownModel(f"unknown model '{model}'") from None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(self._routes)

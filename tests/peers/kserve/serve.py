@@ -1,0 +1,108 @@
+"""KServe peer: a real ``kserve.ModelServer`` REST server with one custom model.
+
+Serves KServe V1 (``POST /v1/models/NAME:predict``) and the Open Inference
+Protocol V2 (``POST /v2/models/NAME/infer``, model metadata and readiness) on
+127.0.0.1 only. gRPC is disabled. Readiness URL: ``GET /v2/health/ready``.
+
+Run with the kserve venv's python:
+    serve.py --port P --model NAME --offset K
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+from pathlib import Path
+
+LOG = logging.getLogger("isthmus.peers.kserve")
+HOST = "127.0.0.1"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True, help="HTTP port (127.0.0.1)")
+    parser.add_argument("--grpc-port", type=int, help="accepted for uniformity; gRPC stays disabled")
+    parser.add_argument("--metrics-port", type=int, help="accepted for uniformity; metrics are on --port")
+    parser.add_argument("--model", default="affine", help="model name")
+    parser.add_argument("--offset", type=float, default=0.0, help="output = input * 2 + offset")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    # kserve parses sys.argv when kserve.model_server is imported; hide our flags from it
+    # (argparse abbreviation would otherwise read --model as its --model_name).
+    sys.argv = sys.argv[:1]
+    sys.path.append(str(Path(__file__).resolve().parents[1]))  # appended: never shadows kserve
+    from affine_model import InvalidInstances, affine_instances  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    from kserve import Model, ModelServer  # noqa: PLC0415
+    from kserve.errors import InvalidInput  # noqa: PLC0415
+    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse  # noqa: PLC0415
+    from kserve.protocol.rest.server import RESTServer  # noqa: PLC0415
+
+    class AffineModel(Model):
+        """``output = input * 2 + offset`` in FP32, for V1 dicts and V2 ``InferRequest``s."""
+
+        def __init__(self, name: str, offset: float) -> None:
+            super().__init__(name)
+            self.offset = offset
+            self.load()
+
+        def get_input_types(self) -> list[dict]:
+            return [{"name": "input-0", "datatype": "FP32", "shape": [-1, -1]}]
+
+        def get_output_types(self) -> list[dict]:
+            return [{"name": "output-0", "datatype": "FP32", "shape": [-1, -1]}]
+
+        async def predict(self, payload, headers=None, response_headers=None):
+            if isinstance(payload, InferRequest):
+                return self._predict_v2(payload)
+            if not isinstance(payload, dict) or set(payload) != {"instances"}:
+                raise InvalidInput('V1 body must be {"instances": [...]}')
+            try:
+                return {"predictions": affine_instances(payload["instances"], self.offset)}
+            except InvalidInstances as exc:
+                raise InvalidInput(str(exc)) from exc
+
+        def _predict_v2(self, request: InferRequest) -> InferResponse:
+            tensors = {tensor.name: tensor for tensor in request.inputs}
+            if set(tensors) != {"input-0"}:
+                raise InvalidInput(f"expected one input named 'input-0', got {sorted(tensors)}")
+            tensor = tensors["input-0"]
+            if tensor.datatype != "FP32":
+                raise InvalidInput(f"input-0 must be FP32, got {tensor.datatype}")
+            try:
+                data = tensor.as_numpy().astype(np.float32, copy=False)
+            except ValueError as exc:
+                raise InvalidInput(f"input-0 data does not match its shape: {exc}") from exc
+            out = data * np.float32(2) + np.float32(self.offset)
+            output = InferOutput("output-0", shape=list(out.shape), datatype="FP32", data=out)
+            return InferResponse(request.id or str(uuid.uuid4()), self.name, infer_outputs=[output])
+
+    if args.grpc_port is not None:
+        LOG.warning("--grpc-port %s ignored: the kserve peer serves REST only", args.grpc_port)
+    server = ModelServer(http_port=args.port, enable_grpc=False, workers=1, enable_docs_url=False)
+    server.register_model(AffineModel(args.model, args.offset))
+    # ModelServer.start() binds 0.0.0.0 (hard-coded upstream): run its REST server ourselves on
+    # loopback. uvicorn traps SIGTERM/SIGINT and shuts down gracefully.
+    rest = RESTServer(
+        "kserve.model_server:app",
+        server.dataplane,
+        server.model_repository_extension,
+        args.port,
+        grace_period=5,
+        event_loop="asyncio",
+    )
+    rest.config.host = HOST
+    asyncio.run(rest.start())
+    LOG.info("kserve peer stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
