@@ -69,7 +69,11 @@ def main(argv: list[str]) -> int:
     if len({name for name, _ in models}) != len(models):
         raise SystemExit(f"duplicate model names in {args.model}")
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Makes Ray pick 127.0.0.1 as the node IP (as on macOS/Windows), so GCS, raylet and the
+    # agents listen on loopback; ray.init(_node_ip_address="127.0.0.1") is rewritten to the
+    # machine's IP instead. Read at import time and inherited by Ray's child processes.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray  # noqa: PLC0415
     from ray import serve  # noqa: PLC0415
 
@@ -83,7 +87,6 @@ def main(argv: list[str]) -> int:
             num_cpus=1,
             include_dashboard=False,
             object_store_memory=OBJECT_STORE_BYTES,
-            _node_ip_address=HOST,
             _temp_dir=temp_dir,
             _metrics_export_port=args.metrics_port,
             configure_logging=False,
