@@ -58,3 +58,32 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def v2_body(data: list[float], shape: list[int] | None = None, name: str = "input-0", datatype: str = "FP32") -> dict:
     return {"inputs": [{"name": name, "datatype": datatype, "shape": shape or [1, len(data)], "data": data}]}
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[Callable[[Any], Awaitable[str]]]:
+    """``await serve_app(aiohttp_app)`` -> base URL of the app served on 127.0.0.1:0."""
+    from aiohttp import web
+
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound then released), for connection-refused tests."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

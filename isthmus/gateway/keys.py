@@ -5,7 +5,7 @@ from aiohttp import web
 from isthmus.gateway.dataplane import DataPlane
 
 DATAPLANE = web.AppKey("dataplane", DataPlane)
-REQUEST_ID = "isthmus.request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 
 BACKEND_HEADER = "x-isthmus-backend"
 REQUEST_ID_HEADER = "x-request-id"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -89,7 +90,7 @@ def main(argv: list[str]) -> int:
     server = ModelServer(http_port=args.port, enable_grpc=False, workers=1, enable_docs_url=False)
     server.register_model(AffineModel(args.model, args.offset))
     # ModelServer.start() binds 0.0.0.0 (hard-coded upstream): run its REST server ourselves on
-    # loopback. uvicorn traps SIGTERM/SIGINT and shuts down gracefully.
+    # loopback. uvicorn shuts down gracefully on SIGTERM/SIGINT.
     rest = RESTServer(
         "kserve.model_server:app",
         server.dataplane,
@@ -99,6 +100,10 @@ def main(argv: list[str]) -> int:
         event_loop="asyncio",
     )
     rest.config.host = HOST
+    # uvicorn traps SIGTERM/SIGINT while serving, then re-raises them once it has shut down;
+    # these handlers absorb that re-raise so the process exits with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: LOG.info("signal %d: stopped", signum))
     asyncio.run(rest.start())
     LOG.info("kserve peer stopped")
     return 0

@@ -1,0 +1,44 @@
+# Isthmus — `make demo` runs the embedded demo, `make test` runs the whole test suite.
+# Each target creates what it needs: the project's virtual environment (.venv) and, for the
+# tests, one virtual environment per real model server (.venv-peers/*), whose web stacks conflict.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+PEERS  := .venv-peers
+PEER_NAMES := kserve mlserver ray
+PORT   ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-unit peers venv clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+
+$(VENV)/.installed: pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/isthmus demo --port $(PORT)
+
+peers: | $(UV)
+	@for p in $(PEER_NAMES); do PATH="$(abspath $(BIN)):$$PATH" bash tests/peers/build.sh $$p $(PEERS)/$$p || exit 1; done
+
+test: $(VENV)/.installed-test peers
+	ISTHMUS_PEERS_DIR="$(abspath $(PEERS))" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Unit tests only: no model-server peers needed.
+test-unit: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not peers" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(PEERS) .pytest_cache

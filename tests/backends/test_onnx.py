@@ -1,0 +1,99 @@
+"""The local ONNX Runtime backend: providers, warm-up, inference off the loop, input checks."""
+
+import threading
+
+import numpy as np
+import orjson
+import pytest
+
+from isthmus.backends import CallContext, build_backend
+from isthmus.backends.onnx_providers import CPU, CUDA, TENSORRT, DeviceUnavailable, choose_providers, verify_active
+from isthmus.codecs import CodecError, InferRequest, v2
+from isthmus.config import Config
+from tests.conftest import v2_body
+
+CTX = CallContext("m", "rid")
+
+
+def onnx_backend(path, **extra):
+    cfg = Config.model_validate({"backends": [{"name": "local", "protocol": "onnx", "model_path": str(path), **extra}]})
+    return build_backend(cfg.backends[0])
+
+
+def test_provider_choice():
+    assert choose_providers("auto", [CPU]) == [CPU]
+    assert choose_providers("auto", [TENSORRT, CUDA, CPU]) == [TENSORRT, CUDA, CPU]
+    assert choose_providers("cuda", [CUDA, CPU]) == [CUDA, CPU]
+    assert choose_providers("cpu", [CUDA, CPU]) == [CPU]
+    with pytest.raises(DeviceUnavailable, match="needs CUDAExecutionProvider"):
+        choose_providers("cuda", [CPU])
+
+
+def test_silent_cpu_fallback_is_detected():
+    verify_active("cuda", [CUDA, CPU])
+    verify_active("auto", [CPU])
+    with pytest.raises(DeviceUnavailable, match="running on \\['CPUExecutionProvider'\\]"):
+        verify_active("cuda", [CPU])
+
+
+async def test_cuda_requested_on_a_cpu_build_refuses_to_start(onnx_models):
+    import onnxruntime
+
+    if CUDA in onnxruntime.get_available_providers():
+        pytest.skip("this machine has a CUDA-enabled onnxruntime")
+    b = onnx_backend(onnx_models["double"], device="cuda")
+    with pytest.raises(DeviceUnavailable):
+        await b.start()
+    await b.close()
+
+
+async def test_inference_runs_in_the_pool_not_on_the_loop(onnx_models):
+    b = onnx_backend(onnx_models["double100"], device="auto")
+    await b.start()
+    assert b.providers == [CPU]
+    threads = []
+    real = b._session.run
+
+    def spy(*args):
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    b._session.run = spy
+    try:
+        r = await b.infer(v2.decode_request(orjson.dumps(v2_body([1, 2, 3], [1, 3]))), CTX)
+    finally:
+        await b.close()
+    np.testing.assert_array_equal(r.outputs[0].data, [[102, 104, 106]])
+    assert threads and threads[0].startswith("onnx-local") and threads[0] != threading.main_thread().name
+
+
+async def test_v1_instances_and_positional_binding(onnx_models):
+    b = onnx_backend(onnx_models["double"])
+    await b.start()
+    try:
+        r = await b.infer(InferRequest(instances=[[1, 2]]), CTX)
+        np.testing.assert_array_equal(r.outputs[0].data, [[2, 4]])
+        r = await b.infer(v2.decode_request(orjson.dumps(v2_body([5], [1, 1], name="x"))), CTX)
+        assert r.outputs[0].data.tolist() == [[10.0]]
+        md = await b.metadata("m")
+        assert md["inputs"] == [{"name": "input-0", "datatype": "FP32", "shape": [-1, -1]}]
+    finally:
+        await b.close()
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (v2_body([1], [1, 1], datatype="INT32"), "must be FP32, got INT32"),
+        (v2_body([1, 2], [2]), "must have shape [-1, -1]"),
+        ({**v2_body([1], [1, 1]), "outputs": [{"name": "nope"}]}, "unknown output 'nope'"),
+    ],
+)
+async def test_bad_inputs(onnx_models, body, message):
+    b = onnx_backend(onnx_models["double"])
+    await b.start()
+    try:
+        with pytest.raises(CodecError, match=message.replace("[", "\\[").replace("]", "\\]")):
+            await b.infer(v2.decode_request(orjson.dumps(body)), CTX)
+    finally:
+        await b.close()
