@@ -82,12 +82,12 @@ class Peer:
         return self.process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the whole process group (simulates a crash) and reap the main process."""
+        """SIGKILL every process of the peer (simulates a crash) and reap the main process."""
         _signal_group(self.process, signal.SIGKILL)
         self.process.wait()
 
     def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM the peer, wait up to ``timeout`` s for a clean exit, then SIGKILL its group.
+        """SIGTERM the peer, wait up to ``timeout`` s for a clean exit, then SIGKILL any leftover.
 
         Returns the exit code of the main process (None if it had to be killed).
         """
@@ -98,7 +98,7 @@ class Peer:
                 code = self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 code = None
-        # Reap helpers left in the group (Ray's daemons if the driver died early).
+        # Kill helpers left in the session (Ray's daemons if the driver died early).
         _signal_group(self.process, signal.SIGKILL)
         self.process.wait()
         return code
@@ -172,7 +172,7 @@ def start_peer(
             stderr=subprocess.STDOUT,
             cwd=workdir,
             env=env,
-            start_new_session=True,  # own process group: kill() reaches every helper
+            start_new_session=True,  # own session and process group: kill() reaches every helper
         )
     handle = Peer(
         kind=peer,
@@ -220,7 +220,38 @@ def _answers_200(url: str) -> bool:
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Signal every process of the peer's session (``start_new_session``: its id is the pid).
+
+    Ray gives each actor its own process group inside the session, so ``killpg`` alone
+    would leave the Serve proxy and replicas answering for a few seconds after a "crash".
+    """
+    members = _session_members(process.pid)
+    for pid in members:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if not members:  # no /proc: fall back to the process group
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
     try:
-        os.killpg(process.pid, sig)  # start_new_session: the group id is the pid
-    except (ProcessLookupError, PermissionError):
-        pass
+        entries = os.listdir("/proc")
+    except OSError:
+        return members
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and int(fields[3]) == sid:  # state, ppid, pgrp, session
+            members.append(int(entry))
+    return members

@@ -77,3 +77,18 @@ def _apply(value: Any, offset: float) -> Any:
         return {k: _apply(v, offset) for k, v in value.items()}
     arr = np.asarray(value, dtype=np.float32)
     return (arr * 2 + offset).tolist()
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="TF Serving REST API stand-in (tests only)")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--offset", type=float, default=0.0)
+    args = p.parse_args()
+    web.run_app(make_app(args.model, args.offset), host="127.0.0.1", port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

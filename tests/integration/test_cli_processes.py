@@ -1,0 +1,89 @@
+"""`isthmus demo` and `isthmus serve` as real processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import urllib.request
+
+from tests.conftest import free_port, v2_body
+
+
+def wait_ready(proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def post(url: str, doc: dict, headers: dict | None = None):
+    req = urllib.request.Request(url, data=orjson.dumps(doc), headers=headers or {}, method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.headers["x-isthmus-backend"], orjson.loads(r.read())
+
+
+@pytest.fixture
+def process():
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        p = subprocess.Popen([sys.executable, "-m", "isthmus", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def test_demo_serves_a_90_10_canary_and_stops_on_sigterm(process):
+    port = free_port()
+    proc = process("demo", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(proc, base + "/v2/health/ready")
+    seen = {}
+    for _ in range(200):
+        backend, doc = post(base + "/v2/models/demo/infer", v2_body([1, 2, 3, 4]))
+        seen[backend] = doc["outputs"][0]["data"]
+    assert seen == {"demo-v1": [2.0, 4.0, 6.0, 8.0], "demo-v2": [102.0, 104.0, 106.0, 108.0]}
+    backend, _ = post(base + "/v2/models/demo/infer", v2_body([1.0]), {"x-isthmus-variant": "demo-v2"})
+    assert backend == "demo-v2"
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert f"curl -si {base}/v2/models/demo/infer" in out
+
+
+def test_serve_runs_a_config_file(process, tmp_path, onnx_models):
+    port = free_port()
+    cfg = tmp_path / "traffic.yaml"
+    cfg.write_text(f"""
+listener: {{address: "127.0.0.1:{port}"}}
+backends:
+  - {{name: local, protocol: onnx, model_path: {onnx_models['double100']}}}
+routes:
+  - model: scorer
+    variants: [{{backend: local, weight: 1}}]
+""")
+    proc = process("serve", "--config", str(cfg))
+    wait_ready(proc, f"http://127.0.0.1:{port}/v2/health/ready")
+    backend, doc = post(f"http://127.0.0.1:{port}/v2/models/scorer/infer", v2_body([1.0]))
+    assert backend == "local" and doc["outputs"][0]["data"] == [102.0]
