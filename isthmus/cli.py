@@ -76,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
 
     async def serve() -> None:
-        server = GatewayServer(config, source=f"file:{args.config}", host=args.host, port=args.port)
+        server = GatewayServer(config, source=args.config, host=args.host, port=args.port)
         try:
             await server.start()
         except ConfigError as exc:

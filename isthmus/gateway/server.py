@@ -9,7 +9,7 @@ from typing import Callable
 from aiohttp import web
 
 from isthmus.backends import Backend, build_backends
-from isthmus.config import Config
+from isthmus.config import Config, ConfigError, ConfigIssue
 from isthmus.gateway.app import make_app
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.state import GatewayState
@@ -32,6 +32,7 @@ class GatewayServer:
         port: int | None = None,
     ):
         self.config = config
+        self._source = source
         self._backends = backends if backends is not None else build_backends(config)
         self.dataplane = DataPlane(GatewayState.build(config, self._backends, "1", source), random)
         self._host = host if host is not None else config.listener.host
@@ -49,8 +50,9 @@ class GatewayServer:
         return f"{self.scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        ssl_ctx = server_ssl_context(self.config.listener.tls) if self.config.listener.tls else None
-        await asyncio.gather(*(b.start() for b in self._backends.values()))
+        tls = self.config.listener.tls
+        ssl_ctx = server_ssl_context(tls, self._source) if tls else None
+        await self._start_backends()
         app = make_app(self.dataplane, self.config.listener.max_body_size)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -58,6 +60,20 @@ class GatewayServer:
         await site.start()
         self.port = self._runner.addresses[0][1]
         log.info("isthmus listening on %s", self.url)
+
+    async def _start_backends(self) -> None:
+        """Start every backend; any that cannot start (a model that won't load on its device)
+        stops the gateway with a config error naming the backend."""
+        names = list(self._backends)
+        results = await asyncio.gather(*(self._backends[n].start() for n in names), return_exceptions=True)
+        issues = [
+            ConfigIssue(self._source, None, f"backends[{n}]", f"cannot start backend '{n}': {r}")
+            for n, r in zip(names, results)
+            if isinstance(r, Exception)
+        ]
+        if issues:
+            await asyncio.gather(*(b.close() for b in self._backends.values()), return_exceptions=True)
+            raise ConfigError(issues)
 
     async def stop(self) -> None:
         if self._runner is not None:

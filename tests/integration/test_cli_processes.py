@@ -87,3 +87,21 @@ routes:
     wait_ready(proc, f"http://127.0.0.1:{port}/v2/health/ready")
     backend, doc = post(f"http://127.0.0.1:{port}/v2/models/scorer/infer", v2_body([1.0]))
     assert backend == "local" and doc["outputs"][0]["data"] == [102.0]
+
+
+def test_serve_stops_with_a_clear_error_when_a_model_cannot_load(process, tmp_path):
+    bad_model = tmp_path / "broken.onnx"
+    bad_model.write_bytes(b"this is not an onnx model")
+    cfg = tmp_path / "traffic.yaml"
+    cfg.write_text(f"""
+listener: {{address: "127.0.0.1:{free_port()}"}}
+backends:
+  - {{name: local, protocol: onnx, model_path: {bad_model}}}
+routes:
+  - model: scorer
+    variants: [{{backend: local, weight: 1}}]
+""")
+    proc = process("serve", "--config", str(cfg))
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "cannot start backend 'local'" in out and "Traceback" not in out
