@@ -79,4 +79,5 @@ class GatewayServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await asyncio.gather(*(b.close() for b in self._backends.values()), return_exceptions=True)
+        current = {id(b): b for b in [*self._backends.values(), *self.dataplane.state.backends.values()]}
+        await asyncio.gather(*(b.close() for b in current.values()), return_exceptions=True)

@@ -74,3 +74,37 @@ async def test_override_pins_the_canary(gateway, http, onnx_models):
     server = await gateway(onnx_config(onnx_models, [100, 0]))
     counts = await split(http, server.url, 50, headers_of=lambda i: {"x-variant": "v1"})
     assert counts == Counter({"v1": 50})
+
+
+async def test_weight_change_moves_only_the_expected_share_of_sticky_users(gateway, http, onnx_models):
+    from isthmus.backends import build_backends
+    from isthmus.gateway import GatewayState
+    from tests.conftest import make_config
+
+    server = await gateway(onnx_config(onnx_models, [90, 10], sticky="x-user"))
+    users = [f"user-{i}" for i in range(1000)]
+
+    async def variants():
+        sem = asyncio.Semaphore(32)
+
+        async def one(u):
+            async with sem, http.post(server.url + "/v2/models/m/infer", data=BODY, headers={"x-user": u}) as r:
+                assert r.status == 200
+                return r.headers["x-isthmus-backend"]
+
+        return await asyncio.gather(*(one(u) for u in users))
+
+    before = await variants()
+    assert before == await variants()  # constant weights: nobody moves
+    new_config = make_config(onnx_config(onnx_models, [80, 20], sticky="x-user"))
+    backends = build_backends(new_config)
+    for b in backends.values():
+        await b.start()
+    old = server.dataplane.swap(GatewayState.build(new_config, backends, "2", "test"))
+    after = await variants()
+    for b in old.backends.values():
+        await b.close()
+    moved = [(b, a) for b, a in zip(before, after) if b != a]
+    assert all(b == "v0" and a == "v1" for b, a in moved)
+    n, p = len(users), 0.1
+    assert abs(len(moved) - n * p) <= 4 * math.sqrt(n * p * (1 - p)), len(moved)
