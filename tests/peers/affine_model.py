@@ -8,6 +8,7 @@ rounded FP32 sum, so these results match numpy's float32 arithmetic bit for bit.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -21,8 +22,11 @@ class InvalidInstances(ValueError):
 
 
 def fp32(value: float) -> float:
-    """Round a Python float to the nearest FP32 value (returned as a float)."""
-    return _FP32.unpack(_FP32.pack(value))[0]
+    """Round a Python float to the nearest FP32 value (returned as a float); overflow gives ±inf."""
+    try:
+        return _FP32.unpack(_FP32.pack(value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 def affine(value: float, offset: float) -> float:

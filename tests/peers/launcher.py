@@ -50,12 +50,12 @@ def free_port() -> int:
 
 @dataclass
 class Peer:
-    """A running peer process (its own process group) and where to reach it."""
+    """A running peer process (leader of its own session) and where to reach it."""
 
     kind: str
     models: dict[str, float]  # model name -> offset
     port: int
-    ready_url: str
+    ready_urls: tuple[str, ...]  # all answer 200 once the peer is ready (ray: one per model)
     log_path: Path
     process: subprocess.Popen = field(repr=False)
     grpc_port: int | None = None
@@ -64,6 +64,10 @@ class Peer:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:PORT``."""
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def ready_url(self) -> str:
+        return self.ready_urls[0]
 
     @property
     def pid(self) -> int:
@@ -157,13 +161,14 @@ def start_peer(
         argv += [arg for name, value in models.items() for arg in ("--model", f"{name}:{value!r}")]
     else:
         argv += ["--model", model, "--offset", repr(float(offset))]
-    ready_path = f"/{model}/-/healthz" if peer == "ray" else "/v2/health/ready"
+    ready_paths = [f"/{name}/-/healthz" for name in models] if peer == "ray" else ["/v2/health/ready"]
 
-    workdir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix=f"isthmus-{peer}-"))
+    workdir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix=f"isthmus-peer-{peer}-"))
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{peer}-{port}.log"
     env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # write nothing into the repo
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             argv,
@@ -178,7 +183,7 @@ def start_peer(
         kind=peer,
         models=models,
         port=port,
-        ready_url=f"http://{HOST}:{port}{ready_path}",
+        ready_urls=tuple(f"http://{HOST}:{port}{path}" for path in ready_paths),
         log_path=log_path,
         process=process,
         grpc_port=grpc_port,
@@ -200,7 +205,7 @@ def _wait_ready(peer: Peer, timeout: float) -> None:
                 f"{peer.kind} peer exited with code {code} before becoming ready; "
                 f"log {peer.log_path}:\n{peer.log_tail()}"
             )
-        if _answers_200(peer.ready_url):
+        if all(_answers_200(url) for url in peer.ready_urls):
             return
         if time.monotonic() >= deadline:
             raise PeerError(

@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
         # MLServer installs SIGINT/SIGTERM handlers on the running loop and shuts down gracefully.
         await MLServer(settings).start([model])
 
-    with tempfile.TemporaryDirectory(prefix="isthmus-mlserver-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="isthmus-mlserver-run-") as workdir:
         asyncio.run(serve(workdir))
     return 0
 

@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
     from affine_deployment import AffineDeployment  # noqa: PLC0415  (script dir)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    temp_dir = tempfile.mkdtemp(prefix="isthmus-ray-")
+    temp_dir = tempfile.mkdtemp(prefix="isthmus-raycluster-")
     try:
         ray.init(
             address="local",  # always a private cluster, never one found on the machine
