@@ -1,0 +1,1 @@
+"""Open-loop load testing and capacity planning for Isthmus and any HTTP inference endpoint."""
