@@ -1,0 +1,226 @@
+"""Run the bench: every target, the same workload, one report. ``python -m bench --help``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench import profiling, report
+from bench.generators import LoadGenerator, Measurement, WrkGenerator
+from bench.procs import Supervisor, cpu_count, tree_cpu_seconds
+from bench.targets import INFER_PATH, PROXIES, REQUEST_BODY, Running, Tools, start_backend, unavailable_reason, versions
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description=__doc__)
+    p.add_argument("--targets", default="direct," + ",".join(PROXIES),
+                   help="comma-separated, from: direct," + ",".join(PROXIES))
+    p.add_argument("--connections", type=int, default=32, help="saturation connections")
+    p.add_argument("--saturation-seconds", type=float, default=10)
+    p.add_argument("--warmup-seconds", type=float, default=2)
+    p.add_argument("--rate", type=float, default=200, help="low fixed rate (rps), one connection")
+    p.add_argument("--rate-seconds", type=float, default=10)
+    p.add_argument("--profile-seconds", type=float, default=8, help="py-spy on Isthmus; 0 turns it off")
+    p.add_argument("--generator", choices=["auto", "wrk", "isthmus"], default="auto",
+                   help="primary load generator (auto: isthmus loadtest when it works, else wrk)")
+    p.add_argument("--venv", default=str(REPO / ".venv"))
+    p.add_argument("--out", default=str(REPO / "bench" / "results"))
+    return p
+
+
+def pinning() -> tuple[str | None, str | None, str]:
+    """(proxy cpus, load-generator + backend cpus, description)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        return None, None, "none (fewer than 2 CPUs or no taskset): all processes share the CPUs"
+    proxy, rest = str(cpus[-1]), ",".join(str(c) for c in cpus[:-1])
+    return proxy, rest, (f"process under test on CPU {proxy}; load generator, backend and profiler on CPU {rest} "
+                         "(taskset); for `direct` the backend is the process under test but stays on "
+                         f"CPU {rest} with the load generator")
+
+
+def check(url: str) -> None:
+    req = urllib.request.Request(url + INFER_PATH, data=REQUEST_BODY.encode(),
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = json.loads(resp.read())
+    if resp.status != 200 or "outputs" not in body:
+        raise RuntimeError(f"{url}: unexpected answer {resp.status} {body}")
+
+
+def measure(target: Running, cpu_pid: int, gens: list[LoadGenerator], args: argparse.Namespace,
+            log: Any) -> report.TargetResult:
+    url = target.url + INFER_PATH
+    primary, others = gens[0], gens[1:]
+    res = report.TargetResult(target.name)
+    log(f"  warm-up {args.warmup_seconds:g}s")
+    primary.saturate(url, args.connections, args.warmup_seconds)
+    cpu0, t0 = tree_cpu_seconds(cpu_pid), time.monotonic()
+    res.saturate = primary.saturate(url, args.connections, args.saturation_seconds)
+    res.cpu_pct = round(100 * (tree_cpu_seconds(cpu_pid) - cpu0) / (time.monotonic() - t0), 1)
+    log(f"  saturation: {res.saturate.rps:,.0f} rps, CPU {res.cpu_pct:.0f}%, errors {res.saturate.errors or 0}")
+    primary.fixed_rate(url, args.rate, 1)  # short warm-up at the low rate
+    res.fixed_rate = primary.fixed_rate(url, args.rate, args.rate_seconds)
+    fr = res.fixed_rate
+    log(f"  {args.rate:g} rps x1: {fr.rps:.0f} rps, p50 {fr.p50_ms:.3f} ms, p99 {fr.p99_ms:.3f} ms")
+    for g in others:  # cross-check: shorter runs, not used for ratios
+        short = max(3.0, args.saturation_seconds / 2)
+        res.cross_check[f"{g.name}:saturate"] = g.saturate(url, args.connections, short)
+        res.cross_check[f"{g.name}:fixed_rate"] = g.fixed_rate(url, args.rate, short)
+    return res
+
+
+def profile_isthmus(target: Running, gen: LoadGenerator, args: argparse.Namespace, load_cpus: str | None,
+                    out_dir: Path, stamp: str, log: Any) -> dict[str, Any]:
+    spy = profiling.py_spy_path(Path(args.venv))
+    if not spy or target.proc is None:
+        return {"error": "py-spy not installed"}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw, svg = out_dir / f"profile-{stamp}.txt", out_dir / f"profile-{stamp}.svg"
+    log(f"  profiling with py-spy for {args.profile_seconds:g}s (separate run, not measured)")
+    procs = [profiling.start(spy, target.proc.pid, args.profile_seconds, raw, "raw", load_cpus),
+             profiling.start(spy, target.proc.pid, args.profile_seconds, svg, "flamegraph", load_cpus)]
+    time.sleep(0.5)
+    gen.saturate(target.url + INFER_PATH, args.connections, args.profile_seconds + 1)
+    errs = []
+    for p in procs:
+        try:
+            _, err = p.communicate(timeout=args.profile_seconds + 30)
+        except Exception:  # noqa: BLE001
+            p.kill()
+            err = b"timeout"
+        if p.returncode:
+            errs.append(err.decode(errors="replace").strip()[-300:])
+    if not raw.exists():
+        return {"error": "; ".join(errs) or "py-spy wrote nothing"}
+    summary = profiling.summarise(raw)
+    summary["raw"] = str(raw.relative_to(REPO)) if raw.is_relative_to(REPO) else str(raw)
+    if svg.exists():
+        summary["flamegraph"] = str(svg.relative_to(REPO)) if svg.is_relative_to(REPO) else str(svg)
+    return summary
+
+
+def choose_generators(choice: str, tools_venv: Path, body_file: Path, load_cpus: str | None, log: Any) -> list[LoadGenerator]:
+    wrk = WrkGenerator(body_file, load_cpus) if shutil.which("wrk") else None
+    isth = None
+    if choice in ("auto", "isthmus"):
+        from bench.loadtest_generator import IsthmusLoadtestGenerator
+
+        reason = IsthmusLoadtestGenerator.unavailable(tools_venv)
+        if reason is None:
+            isth = IsthmusLoadtestGenerator(tools_venv, body_file, load_cpus)
+        elif choice == "isthmus":
+            raise SystemExit(f"bench: isthmus loadtest unavailable: {reason}")
+        else:
+            log(f"isthmus loadtest not used: {reason}")
+    if choice == "wrk" or isth is None:
+        if wrk is None:
+            raise SystemExit("bench: wrk is not installed and isthmus loadtest is unavailable")
+        return [wrk]
+    return [isth, wrk] if wrk else [isth]
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    names = [n.strip() for n in args.targets.split(",") if n.strip()]
+    unknown = set(names) - {"direct", *PROXIES}
+    if unknown:
+        raise SystemExit(f"bench: unknown targets {sorted(unknown)}")
+    venv, out_dir = Path(args.venv), Path(args.out)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+
+    workdir = Path(tempfile.mkdtemp(prefix="isthmus-bench-"))
+    os.chmod(workdir, 0o755)
+    sup = Supervisor(workdir)
+    # Make SIGTERM/SIGHUP behave like Ctrl-C so the finally block stops every process.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    ok = False
+    try:
+        tools = Tools.find(venv)
+        proxy_cpus, load_cpus, pin_desc = pinning()
+        body_file = workdir / "request.json"
+        body_file.write_text(REQUEST_BODY)
+        gens = choose_generators(args.generator, venv, body_file, load_cpus, log)
+        backend, backend_kind = start_backend(sup, tools, load_cpus)
+        check(backend.url)
+        log(f"backend: {backend_kind} at {backend.url}; pinning: {pin_desc}")
+        backend_port = int(backend.url.rsplit(":", 1)[1])
+
+        results: dict[str, report.TargetResult] = {}
+        prof: dict[str, Any] | None = None
+        for name in names:
+            log(f"[{name}]")
+            if name == "direct":
+                assert backend.proc
+                results[name] = measure(backend, backend.proc.pid, gens, args, log)
+                continue
+            reason = unavailable_reason(name, tools)
+            if reason:
+                log(f"  skipped: {reason}")
+                results[name] = report.TargetResult(name, skipped=reason)
+                continue
+            target = None
+            try:
+                target = PROXIES[name](sup, tools, backend_port, proxy_cpus)
+                check(target.url)
+                assert target.proc
+                results[name] = measure(target, target.proc.pid, gens, args, log)
+                if name == "isthmus" and args.profile_seconds > 0:
+                    prof = profile_isthmus(target, gens[-1], args, load_cpus, out_dir, stamp, log)
+            except (RuntimeError, OSError) as exc:
+                log(f"  failed: {exc}")
+                results[name] = report.TargetResult(name, skipped=f"failed: {str(exc).splitlines()[0][:200]}")
+            finally:
+                if target and target.proc:
+                    sup.stop(target.proc)
+
+        meta = {
+            "started": stamp,
+            "machine": report.machine(),
+            "versions": versions(tools),
+            "backend": backend_kind,
+            "pinning": {"proxy_cpus": proxy_cpus, "load_and_backend_cpus": load_cpus, "description": pin_desc},
+            "settings": {"saturation_connections": args.connections, "saturation_s": args.saturation_seconds,
+                         "warmup_s": args.warmup_seconds, "rate": args.rate, "rate_s": args.rate_seconds},
+            "generators": {"saturate": gens[0].name, "fixed_rate": gens[0].name,
+                           "cross_check": [g.name for g in gens[1:]]},
+        }
+        rep = report.build(meta, results, prof)
+        md = report.markdown(rep, results)
+        j, m = report.write(rep, md, out_dir, stamp)
+        print(md)
+        log(f"wrote {j} and {m}")
+        ok = True
+        return 0
+    except KeyboardInterrupt:
+        log("bench: interrupted")
+        return 130
+    finally:
+        sup.stop_all()
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"bench: logs kept in {workdir}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

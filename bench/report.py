@@ -1,0 +1,175 @@
+"""Turn measurements into ratios (to direct and to Envoy) and write the JSON and Markdown report."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.generators import Measurement
+
+# What the lead optimises the gateway toward (see docs/benchmarks.md).
+TARGET_THROUGHPUT_VS_ENVOY = 0.75
+TARGET_ADDED_P50_MS = 0.5
+
+
+@dataclass
+class TargetResult:
+    name: str
+    saturate: Measurement | None = None
+    fixed_rate: Measurement | None = None
+    cpu_pct: float | None = None  # CPU of the process under test during saturation, % of one core
+    cross_check: dict[str, Measurement] = field(default_factory=dict)  # "<generator>:<mode>" -> m
+    skipped: str | None = None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def ratios(results: dict[str, TargetResult]) -> dict[str, dict[str, float | None]]:
+    direct, envoy = results.get("direct"), results.get("envoy")
+
+    def sat(r: TargetResult | None) -> float | None:
+        return r.saturate.rps if r and r.saturate else None
+
+    def lat(r: TargetResult | None, q: str) -> float | None:
+        return getattr(r.fixed_rate, q) if r and r.fixed_rate else None
+
+    def added(r: TargetResult | None, q: str) -> float | None:
+        t, d = lat(r, q), lat(direct, q)
+        return round(t - d, 4) if t is not None and d is not None else None
+
+    out: dict[str, dict[str, float | None]] = {}
+    for name, r in results.items():
+        if r.skipped:
+            continue
+        out[name] = {
+            "throughput_vs_direct": _ratio(sat(r), sat(direct)),
+            "throughput_vs_envoy": _ratio(sat(r), sat(envoy)),
+            "p50_vs_direct": _ratio(lat(r, "p50_ms"), lat(direct, "p50_ms")),
+            "p99_vs_direct": _ratio(lat(r, "p99_ms"), lat(direct, "p99_ms")),
+            "added_p50_ms": added(r, "p50_ms"),
+            "added_p99_ms": added(r, "p99_ms"),
+            "added_p50_vs_envoy": _ratio(added(r, "p50_ms"), added(envoy, "p50_ms")) if name != "direct" else None,
+            "added_p99_vs_envoy": _ratio(added(r, "p99_ms"), added(envoy, "p99_ms")) if name != "direct" else None,
+        }
+    return out
+
+
+def goals(rat: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+    r = rat.get("isthmus", {})
+    tput, p50 = r.get("throughput_vs_envoy"), r.get("added_p50_ms")
+    return {
+        "throughput_vs_envoy": {"target": f">= {TARGET_THROUGHPUT_VS_ENVOY}", "measured": tput,
+                                "met": None if tput is None else tput >= TARGET_THROUGHPUT_VS_ENVOY},
+        "added_p50_ms": {"target": f"<= {TARGET_ADDED_P50_MS}", "measured": p50,
+                         "met": None if p50 is None else p50 <= TARGET_ADDED_P50_MS},
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "platform": platform.platform()}
+
+
+def build(meta: dict[str, Any], results: dict[str, TargetResult], profile: dict[str, Any] | None) -> dict[str, Any]:
+    rat = ratios(results)
+    return {
+        **meta,
+        "targets": {
+            name: {
+                "skipped": r.skipped,
+                "saturate": r.saturate.to_json() if r.saturate else None,
+                "fixed_rate": r.fixed_rate.to_json() if r.fixed_rate else None,
+                "cpu_pct_during_saturation": r.cpu_pct,
+                "cross_check": {k: m.to_json() for k, m in r.cross_check.items()},
+            }
+            for name, r in results.items()
+        },
+        "ratios": rat,
+        "goals": goals(rat),
+        "profile": profile,
+    }
+
+
+def _f(v: float | None, fmt: str = "{:.2f}", suffix: str = "") -> str:
+    return "—" if v is None else fmt.format(v) + suffix
+
+
+def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
+    s, rat, m = report["settings"], report["ratios"], report["machine"]
+    lines = [
+        f"# Isthmus bench — {report['started']}",
+        "",
+        f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}. "
+        + "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
+        f"Backend: {report['backend']}. Pinning: {report['pinning']['description']}.",
+        f"Saturation: {s['saturation_connections']} connections, closed loop, {s['saturation_s']:g} s "
+        f"after {s['warmup_s']:g} s warm-up ({report['generators']['saturate']}). "
+        f"Latency: 1 connection at ~{s['rate']:g} rps for {s['rate_s']:g} s ({report['generators']['fixed_rate']}).",
+        "",
+        "| target | sat. rps | × direct | × Envoy | CPU % | p50 ms | p99 ms | +p50 ms | +p99 ms "
+        "| +p50 × Envoy | +p99 × Envoy | low-rate rps | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in results.items():
+        if r.skipped:
+            lines.append(f"| {name} | skipped: {r.skipped} |" + " |" * 11)
+            continue
+        q, sat, low = rat[name], r.saturate, r.fixed_rate
+        errors = (sat.error_count if sat else 0) + (low.error_count if low else 0)
+        lines.append(
+            f"| {name} | {_f(sat.rps if sat else None, '{:,.0f}')} | {_f(q['throughput_vs_direct'])} "
+            f"| {_f(q['throughput_vs_envoy'])} | {_f(r.cpu_pct, '{:.0f}')} "
+            f"| {_f(low.p50_ms if low else None, '{:.3f}')} | {_f(low.p99_ms if low else None, '{:.3f}')} "
+            f"| {_f(q['added_p50_ms'], '{:+.3f}')} | {_f(q['added_p99_ms'], '{:+.3f}')} "
+            f"| {_f(q['added_p50_vs_envoy'])} | {_f(q['added_p99_vs_envoy'])} "
+            f"| {_f(low.rps if low else None, '{:.0f}')} | {errors} |"
+        )
+    cross = [(n, k, mm) for n, r in results.items() for k, mm in r.cross_check.items()]
+    if cross:
+        lines += ["", "Cross-check (another load generator, same targets):", "",
+                  "| target | generator:mode | rps | p50 ms | p99 ms | errors |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {n} | {k} | {mm.rps:,.0f} | {mm.p50_ms:.3f} | {mm.p99_ms:.3f} | {mm.error_count} |"
+                  for n, k, mm in cross]
+    g = report["goals"]
+    lines += ["", "Isthmus against the targets (one process, V2 REST pass-through):", ""]
+    for key, label in (("throughput_vs_envoy", "throughput × Envoy (1 worker)"), ("added_p50_ms", "added p50 ms at 1 connection")):
+        met = g[key]["met"]
+        lines.append(f"- {label}: {_f(g[key]['measured'], '{:.3f}')} (target {g[key]['target']}): "
+                     + ("—" if met is None else "met" if met else "NOT met"))
+    prof = report.get("profile")
+    if prof and prof.get("top_self"):
+        lines += ["", f"Profile of the Isthmus process under saturation (py-spy, {prof['samples']} samples; "
+                  "% of samples):", "", "| self % | total % | function |", "| ---: | ---: | --- |"]
+        total = {f: p for f, p in prof["top_total"]}
+        lines += [f"| {p:.1f} | {total.get(fn, float('nan')):.1f} | `{fn}` |" for fn, p in prof["top_self"][:15]]
+        if prof.get("by_package"):
+            lines += ["", "Self time by package: " + ", ".join(f"{k} {v:.1f}%" for k, v in prof["by_package"][:10]) + "."]
+        if prof.get("flamegraph"):
+            lines += ["", f"Flamegraph: `{prof['flamegraph']}`"]
+    elif prof and prof.get("error"):
+        lines += ["", f"Profile: not taken ({prof['error']})."]
+    lines += ["", "Columns: see docs/benchmarks.md. Ratios, not absolute numbers, are comparable across machines.", ""]
+    return "\n".join(lines)
+
+
+def write(report: dict[str, Any], md: str, out_dir: Path, stamp: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    j, m = out_dir / f"bench-{stamp}.json", out_dir / f"bench-{stamp}.md"
+    j.write_text(json.dumps(report, indent=2) + "\n")
+    m.write_text(md)
+    return j, m

