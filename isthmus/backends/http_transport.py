@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Mapping
 
-import aiohttp
 import orjson
 
 from isthmus.backends.errors import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
+from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class HttpTransport:
-    """One connection pool per backend; requests rotate over its endpoints.
+    """One keep-alive pool per endpoint; requests rotate over the endpoints.
 
     A request whose connection could not be opened moves on to the next
     endpoint (nothing was sent, so it is safe); any other failure is
@@ -27,44 +26,42 @@ class HttpTransport:
         self._timeout = timeout
         self._max_connections = max_connections
         self._next = 0
-        self._session: aiohttp.ClientSession | None = None
+        self._pools: list[Http1Pool] = []
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                skip_auto_headers=("User-Agent",),
-            )
+        if not self._pools:
+            self._pools = [
+                Http1Pool(e, self._max_connections, connect_timeout=min(self._timeout, 5.0)) for e in self._endpoints
+            ]
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            await pool.close()
 
     async def request(
-        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> tuple[int, bytes]:
-        if self._session is None:
+        if not self._pools:
             await self.start()
-        assert self._session is not None
-        n = len(self._endpoints)
+        n = len(self._pools)
         start = self._next
         self._next = (start + 1) % n
         last: Exception | None = None
         for i in range(n):
-            url = self._endpoints[(start + i) % n] + path
+            k = (start + i) % n
             try:
-                async with self._session.request(method, url, data=body, headers=headers) as resp:
-                    return resp.status, await resp.read()
-            except aiohttp.ClientConnectorError as exc:
+                resp = await self._pools[k].request(method, path, body, headers, self._timeout)
+                return resp.status, resp.body
+            except ConnectError as exc:
                 last = exc  # nothing was sent: try the next endpoint
-            except asyncio.TimeoutError:
-                raise BackendTimeout(self.backend, f"no answer from {url} within {self._timeout:g}s") from None
-            except aiohttp.ClientError as exc:
-                raise BackendUnavailable(self.backend, f"{url}: {exc.__class__.__name__}: {exc}") from None
-        raise BackendUnavailable(self.backend, f"cannot connect: {last}")
+            except RequestTimeout:
+                raise BackendTimeout(
+                    self.backend, f"no answer from {self._endpoints[k]}{path} within {self._timeout:g}s"
+                ) from None
+            except ProtocolError as exc:
+                raise BackendUnavailable(self.backend, f"{self._endpoints[k]}{path}: {exc}") from None
+        raise BackendUnavailable(self.backend, str(last))
 
 
 def check_status(backend: str, status: int, body: bytes) -> None:

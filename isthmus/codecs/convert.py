@@ -13,6 +13,7 @@ import numpy as np
 from isthmus.codecs.arrays import datatype_of, values_to_array
 from isthmus.codecs.errors import CodecError
 from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor, TensorNaming
+from isthmus.codecs.v2 import decode_tensor, encode_tensor
 
 
 def request_tensors(request: InferRequest, naming: TensorNaming) -> tuple[Tensor, ...]:
@@ -31,6 +32,8 @@ def request_instances(request: InferRequest) -> list[Any]:
 def response_tensors(response: InferResponse) -> tuple[Tensor, ...]:
     if response.outputs is not None:
         return response.outputs
+    if response.v2_outputs is not None:
+        return tuple(decode_tensor(t, f"outputs[{i}]") for i, t in enumerate(response.v2_outputs))
     preds = response.predictions or []
     naming = response.naming
     if preds and all(isinstance(p, dict) for p in preds):
@@ -46,10 +49,17 @@ def response_tensors(response: InferResponse) -> tuple[Tensor, ...]:
     return (Tensor(naming.output_name, datatype_of(arr, naming.output_name), arr),)
 
 
+def response_v2_outputs(response: InferResponse) -> list[dict[str, Any]]:
+    """The answer as V2 JSON outputs: a V2 backend's verbatim, anything else encoded."""
+    if response.v2_outputs is not None:
+        return response.v2_outputs
+    return [encode_tensor(t) for t in response_tensors(response)]
+
+
 def response_predictions(response: InferResponse) -> list[Any]:
     if response.predictions is not None:
         return response.predictions
-    return tensors_to_rows(response.outputs or (), "outputs")
+    return tensors_to_rows(response_tensors(response), "outputs")
 
 
 def tensors_to_rows(tensors: tuple[Tensor, ...], where: str) -> list[Any]:

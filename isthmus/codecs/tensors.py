@@ -80,11 +80,14 @@ class InferRequest:
 class InferResponse:
     """A backend's answer, in the form its dialect gave it.
 
-    Exactly one of ``outputs`` (tensors) and ``predictions`` (V1-style JSON)
-    is set; ``naming`` says how to turn predictions into tensors.
+    Exactly one of ``outputs`` (tensors), ``v2_outputs`` (a V2 backend's
+    JSON outputs, kept verbatim so a V2 app gets them without re-encoding)
+    and ``predictions`` (V1-style JSON) is set; ``naming`` says how to turn
+    predictions into tensors.
     """
 
     outputs: tuple[Tensor, ...] | None = None
+    v2_outputs: list[dict[str, Any]] | None = None
     predictions: list[Any] | None = None
     naming: TensorNaming = TensorNaming()
     id: str | None = None

@@ -25,7 +25,7 @@ def decode_request(body: bytes) -> InferRequest:
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise CodecError("request needs a non-empty 'inputs' list")
-    tensors = tuple(_decode_tensor(t, f"inputs[{i}]") for i, t in enumerate(inputs))
+    tensors = tuple(decode_tensor(t, f"inputs[{i}]") for i, t in enumerate(inputs))
     names = [t.name for t in tensors]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -47,9 +47,13 @@ def decode_response(body: bytes, backend: str) -> InferResponse:
 
 
 def response_from_doc(doc: Mapping[str, Any], who: str) -> InferResponse:
-    outputs = tuple(_decode_tensor(t, f"{who}: outputs[{i}]") for i, t in enumerate(doc["outputs"]))
+    """Keep a V2 answer's outputs as JSON after a structural check; tensors are decoded only if needed."""
+    outputs = doc["outputs"]
+    for i, t in enumerate(outputs):
+        if not isinstance(t, dict) or not all(k in t for k in ("name", "datatype", "shape", "data")):
+            raise CodecError(f"{who}: outputs[{i}] must be an object with name, datatype, shape and data")
     return InferResponse(
-        outputs=outputs,
+        v2_outputs=outputs,
         id=doc.get("id") if isinstance(doc.get("id"), str) else None,
         parameters=doc.get("parameters") if isinstance(doc.get("parameters"), dict) else {},
     )
@@ -73,6 +77,17 @@ def encode_response(
     request_id: str | None,
     parameters: Mapping[str, Any] | None = None,
 ) -> bytes:
+    return encode_response_doc([encode_tensor(t) for t in outputs], model_name, model_version, request_id, parameters)
+
+
+def encode_response_doc(
+    outputs: list[dict[str, Any]],
+    model_name: str,
+    model_version: str | None,
+    request_id: str | None,
+    parameters: Mapping[str, Any] | None = None,
+) -> bytes:
+    """A V2 response from outputs already in JSON form."""
     doc: dict[str, Any] = {"model_name": model_name}
     if model_version is not None:
         doc["model_version"] = model_version
@@ -80,7 +95,7 @@ def encode_response(
         doc["id"] = request_id
     if parameters:
         doc["parameters"] = dict(parameters)
-    doc["outputs"] = [encode_tensor(t) for t in outputs]
+    doc["outputs"] = outputs
     return orjson.dumps(doc)
 
 
@@ -92,7 +107,7 @@ def encode_tensor(t: Tensor) -> dict[str, Any]:
     return out
 
 
-def _decode_tensor(doc: Any, where: str) -> Tensor:
+def decode_tensor(doc: Any, where: str) -> Tensor:
     if not isinstance(doc, dict):
         raise CodecError(f"{where} must be an object with name, datatype, shape and data")
     for key in ("name", "datatype", "shape", "data"):

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from isthmus.backends import Backend, build_backends
 from isthmus.config import Config, ConfigError, ConfigIssue
-from isthmus.gateway.app import make_app
+from isthmus.gateway.app import make_server
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.state import GatewayState
 from isthmus.gateway.tls import server_ssl_context
@@ -37,7 +37,7 @@ class GatewayServer:
         self.dataplane = DataPlane(GatewayState.build(config, self._backends, "1", source), random)
         self._host = host if host is not None else config.listener.host
         self._port = port if port is not None else config.listener.port
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self.port: int | None = None
 
     @property
@@ -53,8 +53,8 @@ class GatewayServer:
         tls = self.config.listener.tls
         ssl_ctx = server_ssl_context(tls, self._source) if tls else None
         await self._start_backends()
-        app = make_app(self.dataplane, self.config.listener.max_body_size)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        server = make_server(self.dataplane, self.config.listener.max_body_size)
+        self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, ssl_context=ssl_ctx, backlog=1024)
         await site.start()

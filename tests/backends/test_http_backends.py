@@ -33,7 +33,7 @@ async def test_kserve_v2_forwards_the_apps_bytes_to_the_remote_name(serve_app):
     finally:
         await b.close()
     assert s.calls == ["POST /v2/models/remote/versions/3/infer"]
-    assert resp.outputs[0].name == "output-0"
+    assert resp.v2_outputs[0]["name"] == "output-0"
 
 
 async def test_round_robin_and_connect_failover(serve_app):

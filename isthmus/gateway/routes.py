@@ -1,0 +1,55 @@
+"""The ingress's URL table: (method, path) -> endpoint name and path parameters. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Endpoint = Literal[
+    "infer_v2", "predict_v1", "model_ready", "model_metadata", "model_ready_v1", "live", "ready", "server_metadata"
+]
+
+# Most frequent first: the inference endpoints are tried before anything else.
+_TABLE: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = (
+    ("POST", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer"), "infer_v2"),
+    ("POST", re.compile(r"/v1/models/([^/:]+):predict"), "predict_v1"),
+    ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/ready"), "model_ready"),
+    ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?"), "model_metadata"),
+    ("GET", re.compile(r"/v1/models/([^/:]+)"), "model_ready_v1"),
+    ("GET", re.compile(r"/v2/health/live"), "live"),
+    ("GET", re.compile(r"/v2/health/ready"), "ready"),
+    ("GET", re.compile(r"/v2"), "server_metadata"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    endpoint: Endpoint
+    model: str | None = None
+    version: str | None = None
+
+
+class NotFound(Exception):
+    pass
+
+
+class MethodNotAllowed(Exception):
+    pass
+
+
+def resolve(method: str, path: str) -> Match:
+    """The endpoint for a request; raises :class:`NotFound` or :class:`MethodNotAllowed`."""
+    other_method = False
+    for m, pattern, endpoint in _TABLE:
+        found = pattern.fullmatch(path)
+        if found is None:
+            continue
+        if m != method and not (m == "GET" and method == "HEAD"):
+            other_method = True
+            continue
+        groups = found.groups()
+        return Match(endpoint, *groups) if groups else Match(endpoint)
+    if other_method:
+        raise MethodNotAllowed()
+    raise NotFound()

@@ -1,0 +1,168 @@
+"""A bounded keep-alive connection pool to one HTTP/1.1 endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from isthmus.http1.connection import BadResponse, ConnectionClosed, Http1Connection
+
+
+class Http1Error(Exception):
+    """Root of this client's errors."""
+
+
+class ConnectError(Http1Error):
+    """No connection could be opened: nothing was sent."""
+
+
+class RequestTimeout(Http1Error):
+    pass
+
+
+class ProtocolError(Http1Error):
+    """The connection broke or the answer was not HTTP, after the request was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: Mapping[bytes, bytes]
+    body: bytes
+
+
+class Http1Pool:
+    """Up to ``max_connections`` keep-alive connections to ``base_url``'s host.
+
+    A request takes an idle connection or opens one, else waits for one to
+    be released. A reused connection that the server had already closed
+    (the keep-alive race) is retried once on a fresh connection, since the
+    server received nothing.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        max_connections: int = 100,
+        connect_timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        want_headers: frozenset[bytes] = frozenset(),
+    ):
+        parts = urlsplit(base_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path.rstrip("/")
+        self._ssl = ssl_context if ssl_context is not None else (ssl.create_default_context() if parts.scheme == "https" else None)
+        self._host_header = f"{self.host}:{self.port}" if parts.port else self.host
+        self._max = max_connections
+        self._connect_timeout = connect_timeout
+        self._want_headers = want_headers
+        self._idle: deque[Http1Connection] = deque()
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    def build(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        lines = [f"{method} {self.prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\nContent-Length: {len(body)}\r\n"]
+        for k, v in headers.items():
+            lines.append(f"{k}: {v}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1") + body
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None, timeout: float = 30.0
+    ) -> Response:
+        data = self.build(method, path, body, headers or {})
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._roundtrip(data)
+        except TimeoutError:
+            raise RequestTimeout(f"no answer within {timeout:g}s") from None
+
+    async def _roundtrip(self, data: bytes) -> Response:
+        for attempt in (0, 1):
+            conn, reused = await self._acquire()
+            try:
+                status, headers, body = await conn.send(data)
+            except ConnectionClosed as exc:
+                self._discard(conn)
+                if reused and not exc.received and attempt == 0:
+                    continue  # stale keep-alive connection: the server never saw the request
+                raise ProtocolError(str(exc)) from None
+            except BadResponse as exc:
+                self._discard(conn)
+                raise ProtocolError(str(exc)) from None
+            except BaseException:
+                self._discard(conn)  # cancelled (timeout) mid-request: the connection is unusable
+                raise
+            self._release(conn)
+            return Response(status, headers, body)
+        raise AssertionError("unreachable")
+
+    async def _acquire(self) -> tuple[Http1Connection, bool]:
+        while True:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.reusable:
+                    return conn, True
+                self._discard(conn)
+            if self._open < self._max:
+                self._open += 1
+                try:
+                    return await self._connect(), False
+                except BaseException:
+                    self._open -= 1
+                    self._wake()
+                    raise
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+
+    async def _connect(self) -> Http1Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: Http1Connection(self._want_headers), self.host, self.port,
+                    ssl=self._ssl, server_hostname=self.host if self._ssl else None,
+                ),
+                self._connect_timeout,
+            )
+        except TimeoutError:
+            raise ConnectError(f"connect to {self.host}:{self.port} timed out") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
+        return conn
+
+    def _release(self, conn: Http1Connection) -> None:
+        if conn.reusable and not self._closed:
+            self._idle.append(conn)
+            self._wake()
+        else:
+            self._discard(conn)
+
+    def _discard(self, conn: Http1Connection) -> None:
+        conn.close()
+        self._open -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            w = self._waiters.popleft()
+            if not w.done():
+                w.set_result(None)
+                return
+
+    async def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._discard(self._idle.pop())

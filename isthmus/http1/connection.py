@@ -1,0 +1,93 @@
+"""One HTTP/1.1 client connection: write a request, parse one response with httptools."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httptools
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection before a complete response; ``received`` says if any byte came."""
+
+    def __init__(self, received: bool, detail: str):
+        self.received = received
+        super().__init__(detail)
+
+
+class BadResponse(Exception):
+    pass
+
+
+class Http1Connection(asyncio.Protocol):
+    __slots__ = (
+        "transport", "_parser", "_future", "_status", "_body", "_headers", "_keep_alive", "_received",
+        "_header_name", "closed", "_want_headers",
+    )  # fmt: skip
+
+    def __init__(self, want_headers: frozenset[bytes] = frozenset()):
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._future: asyncio.Future[tuple[int, dict[bytes, bytes], bytes]] | None = None
+        self._body: list[bytes] = []
+        self._headers: dict[bytes, bytes] = {}
+        self._want_headers = want_headers
+        self._header_name = b""
+        self._keep_alive = True
+        self._received = False
+        self.closed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(BadResponse(f"malformed HTTP response: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionClosed(self._received, f"connection closed by peer{f': {exc}' if exc else ''}"))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in self._want_headers:
+            self._headers[name] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._keep_alive = self._parser.should_keep_alive()
+        fut, self._future = self._future, None
+        if fut is not None and not fut.done():
+            fut.set_result((self._parser.get_status_code(), self._headers, b"".join(self._body)))
+
+    # API
+    @property
+    def reusable(self) -> bool:
+        return not self.closed and self._keep_alive and self._future is None
+
+    def send(self, data: bytes) -> asyncio.Future[tuple[int, dict[bytes, bytes], bytes]]:
+        assert self.transport is not None and self._future is None
+        self._future = asyncio.get_running_loop().create_future()
+        self._body = []
+        self._headers = {}
+        self._received = False
+        self.transport.write(data)
+        return self._future
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, exc: Exception) -> None:
+        fut, self._future = self._future, None
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
