@@ -29,10 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", default="direct," + ",".join(PROXIES),
                    help="comma-separated, from: direct," + ",".join(PROXIES))
     p.add_argument("--connections", type=int, default=32, help="saturation connections")
-    p.add_argument("--saturation-seconds", type=float, default=10)
+    p.add_argument("--saturation-seconds", type=float, default=8)
     p.add_argument("--warmup-seconds", type=float, default=2)
     p.add_argument("--rate", type=float, default=200, help="low fixed rate (rps), one connection")
-    p.add_argument("--rate-seconds", type=float, default=10)
+    p.add_argument("--rate-seconds", type=float, default=8)
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over all targets; best round kept")
     p.add_argument("--profile-seconds", type=float, default=8, help="py-spy on Isthmus; 0 turns it off")
     p.add_argument("--generator", choices=["auto", "wrk", "isthmus"], default="auto",
                    help="primary load generator (auto: isthmus loadtest when it works, else wrk)")
@@ -133,6 +134,34 @@ def choose_generators(choice: str, tools_venv: Path, body_file: Path, load_cpus:
     return [isth, wrk] if wrk else [isth]
 
 
+def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, gens: list[LoadGenerator],
+               args: argparse.Namespace, proxy_cpus: str | None, load_cpus: str | None, *, profile: bool,
+               out_dir: Path, stamp: str, log: Any) -> tuple[report.TargetResult, dict[str, Any] | None]:
+    """Start one target, measure it, optionally profile it, stop it."""
+    if name == "direct":
+        assert backend.proc
+        return measure(backend, backend.proc.pid, gens, args, log), None
+    reason = unavailable_reason(name, tools)
+    if reason:
+        log(f"  skipped: {reason}")
+        return report.TargetResult(name, skipped=reason), None
+    target = None
+    try:
+        backend_port = int(backend.url.rsplit(":", 1)[1])
+        target = PROXIES[name](sup, tools, backend_port, proxy_cpus)
+        check(target.url)
+        assert target.proc
+        res = measure(target, target.proc.pid, gens, args, log)
+        prof = profile_isthmus(target, gens[-1], args, load_cpus, out_dir, stamp, log) if profile else None
+        return res, prof
+    except (RuntimeError, OSError) as exc:
+        log(f"  failed: {exc}")
+        return report.TargetResult(name, skipped=f"failed: {str(exc).splitlines()[0][:200]}"), None
+    finally:
+        if target and target.proc:
+            sup.stop(target.proc)
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -163,35 +192,19 @@ def main(argv: list[str] | None = None) -> int:
         backend, backend_kind = start_backend(sup, tools, load_cpus)
         check(backend.url)
         log(f"backend: {backend_kind} at {backend.url}; pinning: {pin_desc}")
-        backend_port = int(backend.url.rsplit(":", 1)[1])
 
-        results: dict[str, report.TargetResult] = {}
+        per_round: dict[str, list[report.TargetResult]] = {n: [] for n in names}
         prof: dict[str, Any] | None = None
-        for name in names:
-            log(f"[{name}]")
-            if name == "direct":
-                assert backend.proc
-                results[name] = measure(backend, backend.proc.pid, gens, args, log)
-                continue
-            reason = unavailable_reason(name, tools)
-            if reason:
-                log(f"  skipped: {reason}")
-                results[name] = report.TargetResult(name, skipped=reason)
-                continue
-            target = None
-            try:
-                target = PROXIES[name](sup, tools, backend_port, proxy_cpus)
-                check(target.url)
-                assert target.proc
-                results[name] = measure(target, target.proc.pid, gens, args, log)
-                if name == "isthmus" and args.profile_seconds > 0:
-                    prof = profile_isthmus(target, gens[-1], args, load_cpus, out_dir, stamp, log)
-            except (RuntimeError, OSError) as exc:
-                log(f"  failed: {exc}")
-                results[name] = report.TargetResult(name, skipped=f"failed: {str(exc).splitlines()[0][:200]}")
-            finally:
-                if target and target.proc:
-                    sup.stop(target.proc)
+        for rnd in range(1, args.rounds + 1):
+            last = rnd == args.rounds
+            for name in names:
+                log(f"[round {rnd}/{args.rounds}: {name}]")
+                res, p = run_target(name, sup, tools, backend, gens, args, proxy_cpus, load_cpus,
+                                    profile=last and name == "isthmus" and args.profile_seconds > 0,
+                                    out_dir=out_dir, stamp=stamp, log=log)
+                per_round[name].append(res)
+                prof = p or prof
+        results = {n: report.best_of(rs) for n, rs in per_round.items()}
 
         meta = {
             "started": stamp,
@@ -200,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             "backend": backend_kind,
             "pinning": {"proxy_cpus": proxy_cpus, "load_and_backend_cpus": load_cpus, "description": pin_desc},
             "settings": {"saturation_connections": args.connections, "saturation_s": args.saturation_seconds,
-                         "warmup_s": args.warmup_seconds, "rate": args.rate, "rate_s": args.rate_seconds},
+                         "warmup_s": args.warmup_seconds, "rate": args.rate, "rate_s": args.rate_seconds,
+                         "rounds": args.rounds},
             "generators": {"saturate": gens[0].name, "fixed_rate": gens[0].name,
                            "cross_check": [g.name for g in gens[1:]]},
         }

@@ -50,17 +50,19 @@ def summarise(collapsed: Path, top: int = 25) -> dict[str, Any]:
     def pct(c: Counter[str]) -> list[tuple[str, float]]:
         return [(k, round(100 * v / samples, 1)) for k, v in c.most_common(top)] if samples else []
 
-    return {"samples": samples, "top_self": pct(self_c), "top_total": pct(total_c), "by_package": pct(pkg_c)}
+    top_self = pct(self_c)
+    total_of = {f: round(100 * total_c[f] / samples, 1) for f, _ in top_self}
+    return {"samples": samples, "top_self": top_self, "total_of_top_self": total_of,
+            "top_total": pct(total_c), "by_package": pct(pkg_c)}
 
 
 def _package(frame: str) -> str:
+    """py-spy shortens paths to the import root: "aiohttp/web_protocol.py", "isthmus/codecs/v2.py"."""
     m = re.search(r"\(([^)]*)\)$", frame)
-    path = m.group(1) if m else frame
-    if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0]
-    if "/isthmus/" in path or path.startswith("isthmus/"):
-        parts = path.split("isthmus/", 1)[1].split("/")
-        return "isthmus." + parts[0].removesuffix(".py") if len(parts) > 1 else "isthmus"
-    if "/lib/python3" in path:
-        return "stdlib:" + path.split("/lib/python3", 1)[1].split("/", 2)[1].removesuffix(".py")
-    return path.split("/")[-1] or "?"
+    path = (m.group(1) if m else frame).split("site-packages/")[-1]
+    parts = path.split("/")
+    if parts[0] == "isthmus" and len(parts) > 2:
+        return f"isthmus.{parts[1]}"
+    if path == "<string>":
+        return "<generated> (dataclass __init__ etc.)"
+    return parts[0].removesuffix(".py") if len(parts) > 1 else path
