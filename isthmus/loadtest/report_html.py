@@ -48,7 +48,8 @@ def plot_latency_over_time(report: dict[str, Any]) -> bytes | None:
     if not ivs:
         return None
     fig, ax = _figure()
-    t = [iv["start_s"] for iv in ivs]
+    width = report["run"]["interval_s"]
+    t = [iv["start_s"] + width / 2 for iv in ivs]
     for name in ("p50", "p90", "p99", "max"):
         ax.plot(t, [iv[f"{name}_ms"] for iv in ivs], label=name, color=_color(name),
                 linewidth=1 if name == "max" else 1.6, linestyle=":" if name == "max" else "-")
@@ -60,31 +61,54 @@ def plot_latency_over_time(report: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+def _target_curve(profile: Any) -> tuple[list[float], list[float]] | None:
+    """The target rate over time from a profile described as ``{"segments": [[from, to, seconds], ...]}``."""
+    segments = profile.get("segments") if isinstance(profile, dict) else None
+    if not isinstance(segments, list) or not segments:
+        return None
+    xs, ys, t = [], [], 0.0
+    for seg in segments:
+        if not (isinstance(seg, list | tuple) and len(seg) == 3 and all(isinstance(v, int | float) for v in seg)):
+            return None
+        xs += [t, t + seg[2]]
+        ys += [seg[0], seg[1]]
+        t += seg[2]
+    return xs, ys
+
+
 def plot_throughput_over_time(report: dict[str, Any]) -> bytes | None:
     ivs = report["intervals"]
     if not ivs:
         return None
     fig, ax = _figure()
-    t = [iv["start_s"] for iv in ivs]
     width = report["run"]["interval_s"]
-    if report["rate"]["target"] is not None:
+    t = [iv["start_s"] + width / 2 for iv in ivs]  # lines at mid-interval; bars span their interval
+    curve = _target_curve(report["run"]["profile"])
+    if curve:
+        ax.plot(*curve, color="black", linestyle="--", linewidth=1, label="target")
+    elif report["rate"]["target"] is not None:
         ax.axhline(report["rate"]["target"], color="black", linestyle="--", linewidth=1, label="target (mean)")
     ax.plot(t, [iv["sent_rate"] for iv in ivs], label="sent", color="#1f77b4", linewidth=4, alpha=0.35)
     ax.plot(t, [iv["completed_rate"] for iv in ivs], label="completed", color="#2ca02c", linewidth=1.6)
+    ax.plot(t, [iv["ok"] / width for iv in ivs], label="ok", color="#9467bd", linewidth=1.2, linestyle=":")
     handles, labels = ax.get_legend_handles_labels()
     errors = [iv["errors"] / width for iv in ivs]
-    if any(errors):  # on their own axis: a 1% error rate would be invisible next to the request rate
-        err_ax = ax.twinx()
-        err_ax.bar(t, errors, width=width * 0.8, align="edge", color="#d62728", alpha=0.35)
-        err_ax.set_ylabel("errors per second", color="#d62728")
-        err_ax.tick_params(axis="y", colors="#d62728")
-        err_ax.set_ylim(0, max(errors) * 4)
-        handles.append(err_ax.patches[0])
-        labels.append("errors (right axis)")
+    peak = max([iv["sent_rate"] or 0 for iv in ivs] + [report["rate"]["target"] or 0] + (curve[1] if curve else []))
+    if any(errors):
+        # a few errors get their own axis, else they would be invisible next to the request rate
+        small = max(errors) < 0.05 * peak
+        err_ax = ax.twinx() if small else ax
+        bars = err_ax.bar(t, errors, width=width * 0.8, color="#d62728", alpha=0.35)
+        if small:
+            err_ax.set_ylabel("errors per second", color="#d62728")
+            err_ax.tick_params(axis="y", colors="#d62728")
+            err_ax.set_ylim(0, max(errors) * 4)
+        handles.append(bars)
+        labels.append("errors (right axis)" if small else "errors")
     ax.set(title="Throughput over time (by intended send time)", xlabel="time since start (s)",
            ylabel="requests per second")
-    ax.set_ylim(bottom=0, top=max(max(iv["sent_rate"] or 0 for iv in ivs), report["rate"]["target"] or 0) * 1.4)
-    ax.legend(handles, labels, loc="upper right", fontsize="small", ncols=4)
+    ax.set_ylim(bottom=0, top=peak * 1.4 or 1)
+    ax.legend(handles, labels, loc="upper right", fontsize="small", ncols=len(labels))
     return _png(fig)
 
 
@@ -172,9 +196,13 @@ def _fmt(v: Any, unit: str = "") -> str:
     return f"{v:,}{unit}" if isinstance(v, int) else escape(str(v)) + unit
 
 
-def _table(head: list[str], rows: list[list[Any]]) -> str:
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+def _table(head: list[str], rows: list[list[Any]], left: tuple[int, ...] = (0,)) -> str:
+    """Numbers right-aligned; the columns in ``left`` (text) left-aligned."""
+    def cls(i: int) -> str:
+        return ' class="l"' if i in left else ""
+
+    th = "".join(f"<th{cls(i)}>{escape(h)}</th>" for i, h in enumerate(head))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -204,7 +232,7 @@ def _sections(report: dict[str, Any]) -> list[str]:
                          ("yes" if s["inside"] else "<b>no</b>") if s else "–",
                          *(_fmt(v["latency_ms"][p]) for p in ("p50", "p99"))])
         out.append("<h2>Variants</h2>" + _table(["variant", "responses", "observed", "configured", conf, "inside",
-                                                  "p50 ms", "p99 ms"], rows))
+                                                  "p50 ms", "p99 ms"], rows, left=(0, 5)))
         if report["split"]:
             s = report["split"]
             verdict = "consistent with" if s["consistent"] else "<b>differs from</b>"
@@ -219,13 +247,14 @@ def _sections(report: dict[str, Any]) -> list[str]:
                        ["rate", "phase", "result", *(f"{n} ms" for n in names), "errors", "achieved", "why"],
                        [[_fmt(t["rate"], "/s"), t["phase"], "pass" if t["passed"] else "<b>fail</b>",
                          *(_fmt(t["latency_ms"][n]) for n in names), f"{t['error_ratio']:.2%}",
-                         _fmt(t["achieved_rate"], "/s"), escape(t["detail"])] for t in c["trials"]]))
+                         _fmt(t["achieved_rate"], "/s"), escape(t["detail"])] for t in c["trials"]],
+                       left=(1, 2, 5 + len(names))))
     return out
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f3f3f3}td:first-child{text-align:left}img{max-width:100%;display:block;margin:.5em 0 1.5em}
+th{background:#f3f3f3}.l{text-align:left}img{max-width:100%;display:block;margin:.5em 0 1.5em}
 .meta{color:#555}"""
 
 

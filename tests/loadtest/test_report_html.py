@@ -56,3 +56,11 @@ def test_plots_only_with_data() -> None:
     assert render_plots(empty) == {}
     assert "<img" not in render_html(empty)
     assert set(render_plots(build_report(synthetic_run(5)))) == {"latency", "throughput", "variants"}
+
+
+def test_target_curve_from_profile_segments() -> None:
+    from isthmus.loadtest.report_html import _target_curve
+
+    assert _target_curve({"segments": [[50, 400, 20], [400, 400, 10]]}) == ([0.0, 20, 20, 30], [50, 400, 400, 400])
+    for other in ({}, {"rate": 100}, {"segments": [[1, 2]]}, {"segments": "x"}, None):
+        assert _target_curve(other) is None
