@@ -122,6 +122,7 @@ class Engine:
         on_tick: Callable[[Tick], None] | None = None,
         before_start: Callable[[], Awaitable[Any]] | None = None,
         flush_s: float = 0.1,
+        spin_s: float = 0.001,
     ) -> None:
         if not prepared:
             raise ValueError("no requests to send")
@@ -135,6 +136,7 @@ class Engine:
         self.on_tick = on_tick
         self.before_start = before_start
         self.flush_s = flush_s
+        self.spin_s = spin_s
         self._free = transport.slots
         self._queue: deque[tuple[int, float]] = deque()
         self._intervals: dict[int, Interval] = {}
@@ -194,7 +196,10 @@ class Engine:
         if nxt is None:
             self._dispatched.set_result(None)
             return
-        self._loop.call_later(nxt[1] - (self.clock() - self._start), self._dispatch)
+        # Event-loop timers have millisecond granularity: wake ``spin_s`` early and poll the
+        # loop (I/O included) until the request is due, so sends are on time to microseconds.
+        delay = nxt[1] - (self.clock() - self._start)
+        self._loop.call_later(delay - self.spin_s if delay > self.spin_s else 0, self._dispatch)
 
     def _submit(self, item: tuple[int, float]) -> None:
         self.result.intended += 1

@@ -61,6 +61,14 @@ class Profile:
     def peak_rate(self) -> float:
         return max(max(s.rate_from, s.rate_to) for s in self.segments)
 
+    def rate_at(self, t: float) -> float:
+        """The intended rate ``t`` seconds into the run (0 after its end)."""
+        for s in self.segments:
+            if t < s.duration_s:
+                return s.rate_from + (s.rate_to - s.rate_from) * t / s.duration_s
+            t -= s.duration_s
+        return 0.0
+
     def describe(self) -> dict[str, object]:
         return {"segments": [[s.rate_from, s.rate_to, s.duration_s] for s in self.segments]}
 
