@@ -143,9 +143,12 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 def run_load_blocking(options: LoadOptions, on_tick: Callable[[Tick], None] | None = None) -> RunResult:
     """``run_load`` on a fresh (uv)loop, with the garbage collector's old objects frozen first."""
     gc.collect()
-    gc.freeze()
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(run_load(options, on_tick))
+    gc.freeze()  # the collector then never scans what existed before the run
+    try:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(run_load(options, on_tick))
+    finally:
+        gc.unfreeze()
 
 
 # worker processes ------------------------------------------------------------------------------

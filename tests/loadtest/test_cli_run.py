@@ -1,0 +1,163 @@
+"""``isthmus loadtest run``: options, sanity errors, the summary and the JSON result, TLS."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import ssl
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import trustme
+from aiohttp import web
+
+from isthmus.loadtest import schedule
+from isthmus.loadtest.cli import main_run, options_from_args, register
+from isthmus.loadtest.results import RunResult
+from isthmus.loadtest.workers import LoadOptionsError
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    register(p.add_subparsers())
+    return p.parse_args(["loadtest", "run", *argv])
+
+
+class ThreadServer:
+    """An aiohttp server on its own loop in a thread (the CLI runs its own event loop)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.ssl_context = ssl_context
+        self.count = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        self.ready.wait(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def handler(request: web.Request) -> web.Response:
+            self.count += 1
+            return web.Response(text="{}", headers={"x-isthmus-backend": "v1"})
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handler)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
+        self.loop.run_until_complete(site.start())
+        self.port = self.runner.addresses[0][1]
+        self.ready.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        async def cleanup() -> None:
+            await self.runner.cleanup()
+        asyncio.run_coroutine_threadsafe(cleanup(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def server() -> Iterator[ThreadServer]:
+    s = ThreadServer()
+    yield s
+    s.stop()
+
+
+def test_profiles_from_args() -> None:
+    assert options_from_args(parse("http://h", "--rate", "10", "--duration", "2s")).profile == schedule.constant(10, 2)
+    assert options_from_args(parse("http://h", "--profile", "step", "--steps", "10:1s,20:500ms")).profile == \
+        schedule.steps([(10, 1), (20, 0.5)])
+    assert options_from_args(parse("http://h", "--profile", "ramp", "--rate-from", "5", "--rate", "50",
+                                   "--duration", "1m")).profile == schedule.ramp(5, 50, 60)
+    o = options_from_args(parse("https://h", "--rate", "1", "--shape", "2,3", "--datatype", "int64", "--header", "x-a: b",
+                                "--protocol", "v1", "--timeout", "250ms", "--insecure"))
+    assert (o.workload.shape, o.workload.datatype, o.workload.headers, o.timeout_s, o.insecure) == \
+        ((2, 3), "INT64", (("x-a", "b"),), 0.25, True)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--rate", "0"), "above 0"),
+    (("--rate", "1e9"), "sanity cap"),
+    (("--rate", "10", "--duration", "2h"), "cap of 3600"),
+    (("--rate", "10", "--connections", "0"), "connections"),
+    (("--profile", "step"), "--steps"),
+    (("--profile", "step", "--steps", "10"), "RATE:DURATION"),
+    ((), "needs --rate"),
+    (("--rate", "10", "--header", "nocolon"), "NAME:VALUE"),
+    (("--rate", "10", "--protocol", "v2", "--datatype", "FP8"), "datatype"),
+])
+def test_sanity_checks(argv: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        options_from_args(parse("http://127.0.0.1:1", *argv))
+
+
+def test_bad_target_url() -> None:
+    with pytest.raises(LoadOptionsError, match="http"):
+        options_from_args(parse("ftp://127.0.0.1/", "--rate", "1"))
+
+
+def test_run_prints_a_summary_and_writes_json(server: ThreadServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    path = tmp_path / "run.json"
+    code = main_run(parse(f"http://127.0.0.1:{server.port}", "--rate", "100", "--duration", "1s", "--connections", "2",
+                          "--json", str(path)), out)
+    assert code == 0 and server.count == 100
+    text = out.getvalue()
+    assert "100 intended, 100 sent, 100 ok, 0 errors" in text and "p99.9" in text and "v1 100" in text
+    result = RunResult.from_wire(json.loads(path.read_text()))
+    assert result.ok == 100 and result.latency.get_total_count() == 100
+
+
+def test_invalid_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main_run(parse("http://127.0.0.1:1", "--rate", "-5"), io.StringIO()) == 2
+    assert "isthmus loadtest:" in capsys.readouterr().err
+
+
+def test_tls_with_cacert_and_insecure(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    s = ThreadServer(server_ctx)
+    try:
+        url = f"https://127.0.0.1:{s.port}"
+        ok = io.StringIO()
+        assert main_run(parse(url, "--rate", "50", "--duration", "0.2s", "--cacert", str(ca_file), "--quiet"), ok) == 0
+        assert "10 ok, 0 errors" in ok.getvalue()
+        insecure = io.StringIO()
+        assert main_run(parse(url, "--rate", "50", "--duration", "0.2s", "--insecure"), insecure) == 0
+        assert "10 ok" in insecure.getvalue()
+        untrusted = io.StringIO()  # the system CAs do not know trustme's CA: every request fails to connect
+        assert main_run(parse(url, "--rate", "50", "--duration", "0.2s", "--timeout", "1s"), untrusted) == 0
+        assert "connect 10" in untrusted.getvalue()
+    finally:
+        s.stop()
+    assert s.count == 20
+
+
+def test_progress_row_and_off_when_not_a_tty() -> None:
+    from rich.console import Console
+
+    from isthmus.loadtest.engine import Tick
+    from isthmus.loadtest.progress import ProgressDisplay, render
+    from isthmus.loadtest.results import Interval
+
+    w = Interval(1.0, 100, 99)
+    for v in range(1000, 2000, 10):
+        w.latency.record_value(v)
+    profile = schedule.constant(100, 10)
+    console = Console(file=io.StringIO(), width=200)
+    console.print(render(Tick(2.0, 200, 200, 199, {"timeout": 1}, w), profile, Tick(1.0, 100, 100, 100, {}, None)))
+    row = console.file.getvalue()
+    assert "2s / 10s" in row and "timeout 1" in row and "1.50 ms" in row and "100" in row
+    assert not ProgressDisplay(profile, file=io.StringIO()).enabled
