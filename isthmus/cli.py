@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True, help="traffic config file (YAML)")
     s.add_argument("--host", help="override listener host")
     s.add_argument("--port", type=int, help="override listener port")
+    s.add_argument("--workers", type=int, default=1, help="gateway processes sharing the port (SO_REUSEPORT)")
     s.set_defaults(func=_serve)
 
     v = sub.add_parser("validate", help="check traffic config files; print every error")
@@ -65,8 +66,6 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from isthmus.gateway import GatewayServer
-
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -75,22 +74,44 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"isthmus: refusing to start: {args.config} is invalid", file=sys.stderr)
         return 1
 
-    async def serve() -> None:
-        server = GatewayServer(config, source=args.config, host=args.host, port=args.port)
-        try:
-            await server.start()
-        except ConfigError as exc:
-            for issue in exc.issues:
-                print(issue, file=sys.stderr)
-            raise SystemExit(1) from None
-        print(f"isthmus serving {len(config.routes)} models on {server.url}", flush=True)
-        try:
-            await until_signalled()
-        finally:
-            await server.stop()
-
-    _run(serve())
+    if args.workers > 1:
+        return _serve_workers(args, config)
+    _run(_serve_one(config, args.config, args.host, args.port, reuse_port=False))
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, config: Config) -> int:
+    from isthmus.gateway.supervisor import Supervisor, reserve_port
+
+    host = args.host or config.listener.host
+    reserved, port = reserve_port(host, args.port if args.port is not None else config.listener.port)
+    print(f"isthmus: {args.workers} workers on port {port}", flush=True)
+    try:
+        return Supervisor(_worker_main, (args.config, host, port, args.log_level), args.workers).run()
+    finally:
+        reserved.close()
+
+
+def _worker_main(config_path: str, host: str, port: int, log_level: str) -> None:
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _run(_serve_one(load_config(config_path), config_path, host, port, reuse_port=True))
+
+
+async def _serve_one(config: Config, source: str, host: str | None, port: int | None, reuse_port: bool) -> None:
+    from isthmus.gateway import GatewayServer
+
+    server = GatewayServer(config, source=source, host=host, port=port, reuse_port=reuse_port)
+    try:
+        await server.start()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"isthmus serving {len(config.routes)} models on {server.url}", flush=True)
+    try:
+        await until_signalled()
+    finally:
+        await server.stop()
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ class GatewayServer:
         random: Callable[[], float] | None = None,
         host: str | None = None,
         port: int | None = None,
+        reuse_port: bool = False,
     ):
         self.config = config
         self._source = source
@@ -37,6 +38,7 @@ class GatewayServer:
         self.dataplane = DataPlane(GatewayState.build(config, self._backends, "1", source), random)
         self._host = host if host is not None else config.listener.host
         self._port = port if port is not None else config.listener.port
+        self._reuse_port = reuse_port
         self._runner: web.ServerRunner | None = None
         self.port: int | None = None
 
@@ -56,7 +58,9 @@ class GatewayServer:
         server = make_server(self.dataplane, self.config.listener.max_body_size)
         self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=ssl_ctx, backlog=1024)
+        site = web.TCPSite(
+            self._runner, self._host, self._port, ssl_context=ssl_ctx, backlog=1024, reuse_port=self._reuse_port or None
+        )
         await site.start()
         self.port = self._runner.addresses[0][1]
         log.info("isthmus listening on %s", self.url)

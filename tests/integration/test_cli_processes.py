@@ -105,3 +105,53 @@ routes:
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "cannot start backend 'local'" in out and "Traceback" not in out
+
+
+def test_workers_share_the_port_and_a_dead_worker_is_replaced(process, tmp_path, onnx_models):
+    port = free_port()
+    cfg = tmp_path / "traffic.yaml"
+    cfg.write_text(f"""
+listener: {{address: "127.0.0.1:{port}"}}
+backends:
+  - {{name: local, protocol: onnx, model_path: {onnx_models['double']}}}
+routes:
+  - model: scorer
+    variants: [{{backend: local, weight: 1}}]
+""")
+    proc = process("serve", "--config", str(cfg), "--workers", "2")
+    url = f"http://127.0.0.1:{port}"
+
+    def workers() -> set[int]:
+        """Children of the supervisor that listen on the port (multiprocessing adds a resource tracker)."""
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+        return {int(p) for p in out.split() if _listens(int(p), port)}
+
+    deadline = time.monotonic() + 60
+    while len(workers()) != 2:
+        assert time.monotonic() < deadline, f"expected 2 workers listening on {port}: {workers()}"
+        time.sleep(0.2)
+    for _ in range(20):
+        assert post(url + "/v2/models/scorer/infer", v2_body([1.0]))[1]["outputs"][0]["data"] == [2.0]
+    victim = min(workers())
+    os.kill(victim, signal.SIGKILL)  # connections queued on the victim's socket are reset by the kernel
+    deadline = time.monotonic() + 60
+    while victim in workers() or len(workers()) != 2:
+        assert time.monotonic() < deadline, workers()
+        time.sleep(0.2)
+    for _ in range(20):
+        assert post(url + "/v2/models/scorer/infer", v2_body([2.0]))[1]["outputs"][0]["data"] == [4.0]
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(20)
+    assert proc.returncode == 0
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a listening socket on ``port`` (from /proc)."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        return False
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    listening = {f"socket:[{r[9]}]" for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port}
+    return bool(inodes & listening)
