@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import profiling, report
-from bench.generators import LoadGenerator, Measurement, WrkGenerator
+from bench.generators import GeneratorPlan, WrkGenerator
+from bench.loadtest_generator import IsthmusLoadtestGenerator
 from bench.procs import Supervisor, cpu_count, tree_cpu_seconds
 from bench.targets import INFER_PATH, PROXIES, REQUEST_BODY, Running, Tools, start_backend, unavailable_reason, versions
 
@@ -62,29 +63,31 @@ def check(url: str) -> None:
         raise RuntimeError(f"{url}: unexpected answer {resp.status} {body}")
 
 
-def measure(target: Running, cpu_pid: int, gens: list[LoadGenerator], args: argparse.Namespace,
-            log: Any) -> report.TargetResult:
+def measure(target: Running, cpu_pid: int, plan: GeneratorPlan, args: argparse.Namespace, log: Any,
+            cross_check: bool) -> report.TargetResult:
     url = target.url + INFER_PATH
-    primary, others = gens[0], gens[1:]
     res = report.TargetResult(target.name)
     log(f"  warm-up {args.warmup_seconds:g}s")
-    primary.saturate(url, args.connections, args.warmup_seconds)
+    plan.saturate.saturate(url, args.connections, args.warmup_seconds)
     cpu0, t0 = tree_cpu_seconds(cpu_pid), time.monotonic()
-    res.saturate = primary.saturate(url, args.connections, args.saturation_seconds)
+    res.saturate = plan.saturate.saturate(url, args.connections, args.saturation_seconds)
     res.cpu_pct = round(100 * (tree_cpu_seconds(cpu_pid) - cpu0) / (time.monotonic() - t0), 1)
-    log(f"  saturation: {res.saturate.rps:,.0f} rps, CPU {res.cpu_pct:.0f}%, errors {res.saturate.errors or 0}")
-    primary.fixed_rate(url, args.rate, 1)  # short warm-up at the low rate
-    res.fixed_rate = primary.fixed_rate(url, args.rate, args.rate_seconds)
-    fr = res.fixed_rate
-    log(f"  {args.rate:g} rps x1: {fr.rps:.0f} rps, p50 {fr.p50_ms:.3f} ms, p99 {fr.p99_ms:.3f} ms")
-    for g in others:  # cross-check: shorter runs, not used for ratios
-        short = max(3.0, args.saturation_seconds / 2)
-        res.cross_check[f"{g.name}:saturate"] = g.saturate(url, args.connections, short)
-        res.cross_check[f"{g.name}:fixed_rate"] = g.fixed_rate(url, args.rate, short)
+    log(f"  saturation ({plan.saturate.name}): {res.saturate.rps:,.0f} rps, CPU {res.cpu_pct:.0f}%, "
+        f"errors {res.saturate.errors or 0}")
+    plan.fixed_rate.fixed_rate(url, args.rate, 1)  # short warm-up at the low rate
+    res.fixed_rate = fr = plan.fixed_rate.fixed_rate(url, args.rate, args.rate_seconds)
+    log(f"  {args.rate:g} rps x1 ({plan.fixed_rate.name}): {fr.rps:.0f} rps, p50 {fr.p50_ms:.3f} ms, "
+        f"p99 {fr.p99_ms:.3f} ms")
+    for gen, mode in plan.cross_check if cross_check else ():
+        short = max(3.0, args.rate_seconds / 2)
+        m = (gen.saturate(url, args.connections, short) if mode == "saturate"
+             else gen.fixed_rate(url, args.rate, short))
+        res.cross_check[f"{gen.name}:{mode}"] = m
+        log(f"  cross-check {gen.name}:{mode}: {m.rps:,.0f} rps, p50 {m.p50_ms:.3f} ms, p99 {m.p99_ms:.3f} ms")
     return res
 
 
-def profile_isthmus(target: Running, gen: LoadGenerator, args: argparse.Namespace, load_cpus: str | None,
+def profile_isthmus(target: Running, gen: WrkGenerator | IsthmusLoadtestGenerator, args: argparse.Namespace, load_cpus: str | None,
                     out_dir: Path, stamp: str, log: Any) -> dict[str, Any]:
     spy = profiling.py_spy_path(Path(args.venv))
     if not spy or target.proc is None:
@@ -114,33 +117,36 @@ def profile_isthmus(target: Running, gen: LoadGenerator, args: argparse.Namespac
     return summary
 
 
-def choose_generators(choice: str, tools_venv: Path, body_file: Path, load_cpus: str | None, log: Any) -> list[LoadGenerator]:
+def choose_generators(choice: str, venv: Path, body_file: Path, load_cpus: str | None, log: Any) -> GeneratorPlan:
+    """wrk saturates (closed loop); the fixed low rate uses ``isthmus loadtest`` (open loop,
+    latency from intended send time) when it is available, with wrk's fixed rate as a cross-check."""
     wrk = WrkGenerator(body_file, load_cpus) if shutil.which("wrk") else None
     isth = None
     if choice in ("auto", "isthmus"):
-        from bench.loadtest_generator import IsthmusLoadtestGenerator
-
-        reason = IsthmusLoadtestGenerator.unavailable(tools_venv)
+        reason = IsthmusLoadtestGenerator.unavailable(venv)
         if reason is None:
-            isth = IsthmusLoadtestGenerator(tools_venv, body_file, load_cpus)
+            isth = IsthmusLoadtestGenerator(venv, body_file, load_cpus)
         elif choice == "isthmus":
-            raise SystemExit(f"bench: isthmus loadtest unavailable: {reason}")
+            raise SystemExit(f"bench: {reason}")
         else:
-            log(f"isthmus loadtest not used: {reason}")
-    if choice == "wrk" or isth is None:
-        if wrk is None:
+            log(f"bench: {reason}; using wrk for everything")
+    if wrk is None:
+        if isth is None:
             raise SystemExit("bench: wrk is not installed and isthmus loadtest is unavailable")
-        return [wrk]
-    return [isth, wrk] if wrk else [isth]
+        log("bench: wrk missing: saturating with isthmus loadtest (open loop; may not saturate the targets)")
+        return GeneratorPlan(saturate=isth, fixed_rate=isth)
+    if isth is None or choice == "wrk":
+        return GeneratorPlan(saturate=wrk, fixed_rate=wrk)
+    return GeneratorPlan(saturate=wrk, fixed_rate=isth, cross_check=((wrk, "fixed_rate"),))
 
 
-def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, gens: list[LoadGenerator],
+def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, plan: GeneratorPlan,
                args: argparse.Namespace, proxy_cpus: str | None, load_cpus: str | None, *, profile: bool,
-               out_dir: Path, stamp: str, log: Any) -> tuple[report.TargetResult, dict[str, Any] | None]:
+               cross_check: bool, out_dir: Path, stamp: str, log: Any) -> tuple[report.TargetResult, dict[str, Any] | None]:
     """Start one target, measure it, optionally profile it, stop it."""
     if name == "direct":
         assert backend.proc
-        return measure(backend, backend.proc.pid, gens, args, log), None
+        return measure(backend, backend.proc.pid, plan, args, log, cross_check), None
     reason = unavailable_reason(name, tools)
     if reason:
         log(f"  skipped: {reason}")
@@ -151,8 +157,8 @@ def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, gens:
         target = PROXIES[name](sup, tools, backend_port, proxy_cpus)
         check(target.url)
         assert target.proc
-        res = measure(target, target.proc.pid, gens, args, log)
-        prof = profile_isthmus(target, gens[-1], args, load_cpus, out_dir, stamp, log) if profile else None
+        res = measure(target, target.proc.pid, plan, args, log, cross_check)
+        prof = profile_isthmus(target, plan.saturate, args, load_cpus, out_dir, stamp, log) if profile else None
         return res, prof
     except (RuntimeError, OSError) as exc:
         log(f"  failed: {exc}")
@@ -188,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         proxy_cpus, load_cpus, pin_desc = pinning()
         body_file = workdir / "request.json"
         body_file.write_text(REQUEST_BODY)
-        gens = choose_generators(args.generator, venv, body_file, load_cpus, log)
+        plan = choose_generators(args.generator, venv, body_file, load_cpus, log)
         backend, backend_kind = start_backend(sup, tools, load_cpus)
         check(backend.url)
         log(f"backend: {backend_kind} at {backend.url}; pinning: {pin_desc}")
@@ -199,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             last = rnd == args.rounds
             for name in names:
                 log(f"[round {rnd}/{args.rounds}: {name}]")
-                res, p = run_target(name, sup, tools, backend, gens, args, proxy_cpus, load_cpus,
+                res, p = run_target(name, sup, tools, backend, plan, args, proxy_cpus, load_cpus,
                                     profile=last and name == "isthmus" and args.profile_seconds > 0,
+                                    cross_check=rnd == 1,
                                     out_dir=out_dir, stamp=stamp, log=log)
                 per_round[name].append(res)
                 prof = p or prof
@@ -210,13 +217,13 @@ def main(argv: list[str] | None = None) -> int:
             "started": stamp,
             "machine": report.machine(),
             "versions": versions(tools),
+            "isthmus_source": report.isthmus_source(REPO),
             "backend": backend_kind,
             "pinning": {"proxy_cpus": proxy_cpus, "load_and_backend_cpus": load_cpus, "description": pin_desc},
             "settings": {"saturation_connections": args.connections, "saturation_s": args.saturation_seconds,
                          "warmup_s": args.warmup_seconds, "rate": args.rate, "rate_s": args.rate_seconds,
                          "rounds": args.rounds},
-            "generators": {"saturate": gens[0].name, "fixed_rate": gens[0].name,
-                           "cross_check": [g.name for g in gens[1:]]},
+            "generators": plan.describe(),
         }
         rep = report.build(meta, results, prof)
         md = report.markdown(rep, results)

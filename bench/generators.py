@@ -48,6 +48,19 @@ class LoadGenerator(Protocol):
     def fixed_rate(self, url: str, rate: float, duration_s: float) -> Measurement: ...
 
 
+@dataclass(frozen=True)
+class GeneratorPlan:
+    """Which generator measures what; the one place to change when switching tools."""
+
+    saturate: LoadGenerator
+    fixed_rate: LoadGenerator
+    cross_check: tuple[tuple[LoadGenerator, str], ...] = ()  # (generator, mode), shorter runs, not in ratios
+
+    def describe(self) -> dict[str, object]:
+        return {"saturate": self.saturate.name, "fixed_rate": self.fixed_rate.name,
+                "cross_check": [f"{g.name}:{mode}" for g, mode in self.cross_check]}
+
+
 class WrkGenerator:
     """wrk (closed loop, one thread). The fixed rate is approximated with one connection and a
     think time of 1/rate between a response and the next request, so the achieved rate is a

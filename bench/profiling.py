@@ -21,7 +21,7 @@ def py_spy_path(venv: Path) -> str | None:
 
 def start(py_spy: str, pid: int, seconds: float, out: Path, fmt: str, cpus: str | None) -> subprocess.Popen[bytes]:
     cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-           "--nonblocking", "--format", fmt, "--output", str(out)]
+           "--nonblocking", "--subprocesses", "--format", fmt, "--output", str(out)]
     return subprocess.Popen(pinned(cmd, cpus), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -114,6 +114,20 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform()}
 
 
+def isthmus_source(repo: Path) -> str:
+    """The commit the gateway ran from, and whether isthmus/ had uncommitted changes (editable install)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "isthmus"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"git {head}" + (" + uncommitted changes in isthmus/" if dirty else "") if head else "unknown"
+
+
 def build(meta: dict[str, Any], results: dict[str, TargetResult], profile: dict[str, Any] | None) -> dict[str, Any]:
     rat = ratios(results)
     return {
@@ -147,7 +161,7 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
         "",
         f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}. "
         + "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
-        f"Backend: {report['backend']}. Pinning: {report['pinning']['description']}.",
+        f"Isthmus source: {report['isthmus_source']}. Backend: {report['backend']}. Pinning: {report['pinning']['description']}.",
         f"Saturation: {s['saturation_connections']} connections, closed loop, {s['saturation_s']:g} s "
         f"after {s['warmup_s']:g} s warm-up ({report['generators']['saturate']}). "
         f"Latency: 1 connection at ~{s['rate']:g} rps for {s['rate_s']:g} s ({report['generators']['fixed_rate']}). "
@@ -178,10 +192,15 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
         )
     cross = [(n, k, mm) for n, r in results.items() for k, mm in r.cross_check.items()]
     if cross:
-        lines += ["", "Cross-check (another load generator, same targets):", "",
-                  "| target | generator:mode | rps | p50 ms | p99 ms | errors |", "| --- | --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {n} | {k} | {mm.rps:,.0f} | {mm.p50_ms:.3f} | {mm.p99_ms:.3f} | {mm.error_count} |"
-                  for n, k, mm in cross]
+        base = results["direct"].cross_check if "direct" in results else {}
+        lines += ["", "Cross-check (another load generator, first round only, shorter; not used in the ratios):", "",
+                  "| target | generator:mode | rps | p50 ms | p99 ms | +p50 ms | +p99 ms | errors |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for n, k, mm in cross:
+            d = base.get(k)
+            lines.append(f"| {n} | {k} | {mm.rps:,.0f} | {mm.p50_ms:.3f} | {mm.p99_ms:.3f} "
+                         f"| {_f(mm.p50_ms - d.p50_ms if d else None, '{:+.3f}')} "
+                         f"| {_f(mm.p99_ms - d.p99_ms if d else None, '{:+.3f}')} | {mm.error_count} |")
     g = report["goals"]
     lines += ["", "Isthmus against the targets (one process, V2 REST pass-through):", ""]
     for key, label in (("throughput_vs_envoy", "throughput × Envoy (1 worker)"), ("added_p50_ms", "added p50 ms at 1 connection")):
