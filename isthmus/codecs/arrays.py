@@ -13,53 +13,58 @@ from isthmus.codecs.tensors import DATATYPE_OF_DTYPE, DATATYPES
 _INT_KINDS = "iu"
 
 
-def check_datatype(datatype: Any, where: str) -> np.dtype:
-    if not isinstance(datatype, str):
-        raise CodecError(f"{where}: 'datatype' must be a string, got {type(datatype).__name__}")
+def check_datatype(datatype: Any, where: str = "") -> np.dtype:
     try:
         return DATATYPES[datatype]
-    except KeyError:
+    except (KeyError, TypeError):
+        prefix = f"{where}: " if where else ""
+        if not isinstance(datatype, str):
+            raise CodecError(f"{prefix}'datatype' must be a string, got {type(datatype).__name__}") from None
         known = ", ".join(DATATYPES)
-        raise CodecError(f"{where}: unsupported datatype '{datatype}' (supported: {known})") from None
+        raise CodecError(f"{prefix}unsupported datatype '{datatype}' (supported: {known})") from None
 
 
-def check_shape(shape: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(shape, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) for d in shape
-    ):
-        raise CodecError(f"{where}: 'shape' must be a list of integers, got {shape!r}")
-    if any(d < 0 for d in shape):
-        raise CodecError(f"{where}: 'shape' must not contain negative dimensions, got {shape}")
+def check_shape(shape: Any) -> tuple[int, ...]:
+    if type(shape) is not list:
+        raise CodecError(f"'shape' must be a list of integers, got {shape!r}")
+    for d in shape:
+        if type(d) is not int:
+            raise CodecError(f"'shape' must be a list of integers, got {shape!r}")
+        if d < 0:
+            raise CodecError(f"'shape' must not contain negative dimensions, got {shape}")
     return tuple(shape)
 
 
-def json_to_array(data: Any, datatype: str, shape: Sequence[int], where: str) -> np.ndarray:
-    """Build an array of ``datatype`` and ``shape`` from (flat or nested) JSON data."""
-    dtype = check_datatype(datatype, where)
-    if not isinstance(data, list):
+def json_to_array(data: Any, datatype: str, shape: Sequence[int]) -> np.ndarray:
+    """Build an array of ``datatype`` and ``shape`` from (flat or nested) JSON data.
+
+    Raises :class:`CodecError` with a message the caller prefixes with the tensor's name.
+    """
+    dtype = check_datatype(datatype)
+    if type(data) is not list:
         data = [data]
     expected = math.prod(shape)
     if dtype.kind == "O":
-        flat = _flatten(data, where)
+        flat = _flatten(data)
         for i, v in enumerate(flat):
             if not isinstance(v, str | bytes):
-                raise CodecError(f"{where}: BYTES data must be strings, element {i} is {type(v).__name__}")
+                raise CodecError(f"BYTES data must be strings, element {i} is {type(v).__name__}")
         arr = np.empty(len(flat), dtype=object)
         arr[:] = [v.encode() if isinstance(v, str) else v for v in flat]
     else:
         try:
             parsed = np.asarray(data)
         except ValueError:
-            raise CodecError(f"{where}: 'data' is ragged (nested lists of unequal length)") from None
-        arr = _coerce(parsed.reshape(-1), dtype, datatype, where)
+            raise CodecError("'data' is ragged (nested lists of unequal length)") from None
+        if parsed.ndim != 1:
+            parsed = parsed.reshape(-1)
+        arr = _coerce(parsed, dtype, datatype)
     if arr.size != expected:
-        raise CodecError(
-            f"{where}: 'data' has {arr.size} elements but shape {list(shape)} needs {expected}"
-        )
+        raise CodecError(f"'data' has {arr.size} elements but shape {list(shape)} needs {expected}")
     return arr.reshape(shape)
 
 
-def _flatten(data: list[Any], where: str) -> list[Any]:
+def _flatten(data: list[Any]) -> list[Any]:
     out: list[Any] = []
     stack = [iter(data)]
     while stack:
@@ -73,26 +78,26 @@ def _flatten(data: list[Any], where: str) -> list[Any]:
     return out
 
 
-def _coerce(parsed: np.ndarray, dtype: np.dtype, datatype: str, where: str) -> np.ndarray:
+def _coerce(parsed: np.ndarray, dtype: np.dtype, datatype: str) -> np.ndarray:
     kind = parsed.dtype.kind
     if parsed.size == 0:
         return parsed.astype(dtype)
     if kind in "USO":
-        raise CodecError(f"{where}: {datatype} data must be numbers, found non-numeric values")
+        raise CodecError(f"{datatype} data must be numbers, found non-numeric values")
     if dtype.kind == "b":
         if kind != "b":
-            raise CodecError(f"{where}: BOOL data must be true/false")
+            raise CodecError(f"BOOL data must be true/false")
         return parsed
     if kind == "b":
-        raise CodecError(f"{where}: {datatype} data must be numbers, found true/false")
+        raise CodecError(f"{datatype} data must be numbers, found true/false")
     if dtype.kind in _INT_KINDS:
         if kind == "f":
             if not np.all(np.isfinite(parsed)) or not np.all(parsed == np.floor(parsed)):
-                raise CodecError(f"{where}: {datatype} data must be integers, found fractional values")
+                raise CodecError(f"{datatype} data must be integers, found fractional values")
         info = np.iinfo(dtype)
         lo, hi = parsed.min(), parsed.max()
         if lo < info.min or hi > info.max:
-            raise CodecError(f"{where}: value out of range for {datatype} [{info.min}, {info.max}]")
+            raise CodecError(f"value out of range for {datatype} [{info.min}, {info.max}]")
     return parsed.astype(dtype)
 
 
@@ -138,9 +143,11 @@ def values_to_array(values: Any, numeric_datatype: str, where: str) -> np.ndarra
     if kind == "b":
         return parsed
     if kind in "iuf":
-        return _coerce(parsed.reshape(-1), check_datatype(numeric_datatype, where), numeric_datatype, where).reshape(
-            parsed.shape
-        )
+        dtype = check_datatype(numeric_datatype, where)
+        try:
+            return _coerce(parsed.reshape(-1), dtype, numeric_datatype).reshape(parsed.shape)
+        except CodecError as exc:
+            raise CodecError(f"{where}: {exc}") from None
     raise CodecError(
         f"{where}: values must be a rectangular list of numbers, strings or booleans to be "
         "translated to a tensor (objects pass through only between JSON-instance protocols)"

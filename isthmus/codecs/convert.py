@@ -33,7 +33,7 @@ def response_tensors(response: InferResponse) -> tuple[Tensor, ...]:
     if response.outputs is not None:
         return response.outputs
     if response.v2_outputs is not None:
-        return tuple(decode_tensor(t, f"outputs[{i}]") for i, t in enumerate(response.v2_outputs))
+        return tuple(decode_tensor(t, "outputs", i) for i, t in enumerate(response.v2_outputs))
     preds = response.predictions or []
     naming = response.naming
     if preds and all(isinstance(p, dict) for p in preds):

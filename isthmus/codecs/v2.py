@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import orjson
@@ -9,6 +10,8 @@ import orjson
 from isthmus.codecs.arrays import array_to_json, check_shape, json_to_array
 from isthmus.codecs.errors import CodecError
 from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor
+
+_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
 
 def loads(body: bytes, what: str = "request body") -> Any:
@@ -20,16 +23,17 @@ def loads(body: bytes, what: str = "request body") -> Any:
 
 def decode_request(body: bytes) -> InferRequest:
     doc = loads(body)
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise CodecError("request body must be a JSON object with an 'inputs' list")
     inputs = doc.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
+    if type(inputs) is not list or not inputs:
         raise CodecError("request needs a non-empty 'inputs' list")
-    tensors = tuple(decode_tensor(t, f"inputs[{i}]") for i, t in enumerate(inputs))
-    names = [t.name for t in tensors]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise CodecError(f"duplicate input name(s): {', '.join(dupes)}")
+    tensors = tuple([decode_tensor(t, "inputs", i) for i, t in enumerate(inputs)])
+    if len(tensors) > 1:
+        names = [t.name for t in tensors]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise CodecError(f"duplicate input name(s): {', '.join(dupes)}")
     return InferRequest(
         inputs=tensors,
         outputs=_requested_outputs(doc.get("outputs")),
@@ -107,19 +111,24 @@ def encode_tensor(t: Tensor) -> dict[str, Any]:
     return out
 
 
-def decode_tensor(doc: Any, where: str) -> Tensor:
-    if not isinstance(doc, dict):
-        raise CodecError(f"{where} must be an object with name, datatype, shape and data")
-    for key in ("name", "datatype", "shape", "data"):
-        if key not in doc:
-            raise CodecError(f"{where}: missing '{key}'")
-    name = doc["name"]
-    if not isinstance(name, str) or not name:
-        raise CodecError(f"{where}: 'name' must be a non-empty string")
-    where = f"{where} ('{name}')"
-    shape = check_shape(doc["shape"], where)
-    data = json_to_array(doc["data"], doc["datatype"], shape, where)
-    return Tensor(name, doc["datatype"], data, _parameters(doc.get("parameters"), f"{where}.parameters"))
+def decode_tensor(doc: Any, field: str, index: int) -> Tensor:
+    """Decode and validate ``{field}[{index}]`` of a V2 document."""
+    if type(doc) is not dict:
+        raise CodecError(f"{field}[{index}] must be an object with name, datatype, shape and data")
+    try:
+        name, datatype, shape, data = doc["name"], doc["datatype"], doc["shape"], doc["data"]
+    except KeyError as exc:
+        raise CodecError(f"{field}[{index}]: missing '{exc.args[0]}'") from None
+    if type(name) is not str or not name:
+        raise CodecError(f"{field}[{index}]: 'name' must be a non-empty string")
+    params = doc.get("parameters")
+    if params is not None and type(params) is not dict:
+        raise CodecError(f"{field}[{index}] ('{name}'): 'parameters' must be a JSON object")
+    try:
+        arr = json_to_array(data, datatype, check_shape(shape))
+    except CodecError as exc:
+        raise CodecError(f"{field}[{index}] ('{name}'): {exc}") from None
+    return Tensor(name, datatype, arr, params or _NO_PARAMS)
 
 
 def _requested_outputs(doc: Any) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
+import os
 
 import orjson
 from aiohttp import web
@@ -33,7 +33,7 @@ class Edge:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         rid = request.headers.get(REQUEST_ID_HEADER)
         if rid is None or not _VALID_ID.fullmatch(rid):
-            rid = uuid.uuid4().hex
+            rid = os.urandom(16).hex()
         backend = NO_BACKEND
         try:
             match = resolve(request.method, request.path)

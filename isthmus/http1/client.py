@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from isthmus.http1.connection import BadResponse, ConnectionClosed, Http1Connection
+from isthmus.http1.connection import BadResponse, ConnectionClosed, Http1Connection, TimedOut
 
 
 class Http1Error(Exception):
@@ -76,18 +76,17 @@ class Http1Pool:
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None, timeout: float = 30.0
     ) -> Response:
+        """One request; ``timeout`` bounds the whole call: waiting for a connection, connecting and the answer."""
         data = self.build(method, path, body, headers or {})
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._roundtrip(data)
-        except TimeoutError:
-            raise RequestTimeout(f"no answer within {timeout:g}s") from None
-
-    async def _roundtrip(self, data: bytes) -> Response:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         for attempt in (0, 1):
-            conn, reused = await self._acquire()
+            conn, reused = await self._acquire(deadline, timeout)
             try:
-                status, headers, body = await conn.send(data)
+                status, got_headers, got_body = await conn.send(data, deadline - loop.time())
+            except TimedOut:
+                self._discard(conn)
+                raise RequestTimeout(f"no answer within {timeout:g}s") from None
             except ConnectionClosed as exc:
                 self._discard(conn)
                 if reused and not exc.received and attempt == 0:
@@ -100,10 +99,11 @@ class Http1Pool:
                 self._discard(conn)  # cancelled (timeout) mid-request: the connection is unusable
                 raise
             self._release(conn)
-            return Response(status, headers, body)
+            return Response(status, got_headers, got_body)
         raise AssertionError("unreachable")
 
-    async def _acquire(self) -> tuple[Http1Connection, bool]:
+    async def _acquire(self, deadline: float, timeout: float) -> tuple[Http1Connection, bool]:
+        loop = asyncio.get_running_loop()
         while True:
             while self._idle:
                 conn = self._idle.pop()
@@ -113,21 +113,25 @@ class Http1Pool:
             if self._open < self._max:
                 self._open += 1
                 try:
-                    return await self._connect(), False
+                    return await self._connect(min(self._connect_timeout, max(0.0, deadline - loop.time()))), False
                 except BaseException:
                     self._open -= 1
                     self._wake()
                     raise
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = loop.create_future()
             self._waiters.append(waiter)
             try:
-                await waiter
+                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise RequestTimeout(f"no free connection within {timeout:g}s") from None
             except BaseException:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                 raise
 
-    async def _connect(self) -> Http1Connection:
+    async def _connect(self, timeout: float) -> Http1Connection:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
@@ -135,10 +139,10 @@ class Http1Pool:
                     lambda: Http1Connection(self._want_headers), self.host, self.port,
                     ssl=self._ssl, server_hostname=self.host if self._ssl else None,
                 ),
-                self._connect_timeout,
+                timeout,
             )
         except TimeoutError:
-            raise ConnectError(f"connect to {self.host}:{self.port} timed out") from None
+            raise ConnectError(f"connect to {self.host}:{self.port} timed out after {timeout:g}s") from None
         except OSError as exc:
             raise ConnectError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
         return conn

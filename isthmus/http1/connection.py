@@ -19,10 +19,14 @@ class BadResponse(Exception):
     pass
 
 
+class TimedOut(Exception):
+    pass
+
+
 class Http1Connection(asyncio.Protocol):
     __slots__ = (
         "transport", "_parser", "_future", "_status", "_body", "_headers", "_keep_alive", "_received",
-        "_header_name", "closed", "_want_headers",
+        "_header_name", "closed", "_want_headers", "_timer",
     )  # fmt: skip
 
     def __init__(self, want_headers: frozenset[bytes] = frozenset()):
@@ -36,6 +40,7 @@ class Http1Connection(asyncio.Protocol):
         self._keep_alive = True
         self._received = False
         self.closed = False
+        self._timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -64,6 +69,9 @@ class Http1Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._keep_alive = self._parser.should_keep_alive()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         fut, self._future = self._future, None
         if fut is not None and not fut.done():
             fut.set_result((self._parser.get_status_code(), self._headers, b"".join(self._body)))
@@ -73,14 +81,22 @@ class Http1Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         return not self.closed and self._keep_alive and self._future is None
 
-    def send(self, data: bytes) -> asyncio.Future[tuple[int, dict[bytes, bytes], bytes]]:
+    def send(self, data: bytes, timeout: float) -> asyncio.Future[tuple[int, dict[bytes, bytes], bytes]]:
+        """Write one request; the future fails with :class:`TimedOut` (and the connection closes) after ``timeout``."""
         assert self.transport is not None and self._future is None
-        self._future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._future = loop.create_future()
+        self._timer = loop.call_later(timeout, self._timed_out)
         self._body = []
         self._headers = {}
         self._received = False
         self.transport.write(data)
         return self._future
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._fail(TimedOut())
+        self.close()
 
     def close(self) -> None:
         self.closed = True
@@ -88,6 +104,9 @@ class Http1Connection(asyncio.Protocol):
             self.transport.close()
 
     def _fail(self, exc: Exception) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         fut, self._future = self._future, None
         if fut is not None and not fut.done():
             fut.set_exception(exc)
