@@ -19,7 +19,7 @@ from typing import Any
 from bench import profiling, report
 from bench.generators import GeneratorPlan, WrkGenerator
 from bench.loadtest_generator import IsthmusLoadtestGenerator
-from bench.procs import Supervisor, cpu_count, tree_cpu_seconds
+from bench.procs import Supervisor, cpu_busy_seconds, load_average, tree_cpu_seconds
 from bench.targets import INFER_PATH, PROXIES, REQUEST_BODY, Running, Tools, start_backend, unavailable_reason, versions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,20 +64,27 @@ def check(url: str) -> None:
 
 
 def measure(target: Running, cpu_pid: int, plan: GeneratorPlan, args: argparse.Namespace, log: Any,
-            cross_check: bool) -> report.TargetResult:
+            cross_check: bool, core: str | None) -> report.TargetResult:
+    """``core``: the CPU(s) the process under test is pinned to; the busy time there that is not
+    its own is other work on the machine (noise), reported as ``others_pct``."""
     url = target.url + INFER_PATH
     res = report.TargetResult(target.name)
     log(f"  warm-up {args.warmup_seconds:g}s")
     plan.saturate.saturate(url, args.connections, args.warmup_seconds)
-    cpu0, t0 = tree_cpu_seconds(cpu_pid), time.monotonic()
+    own0, busy0, t0 = tree_cpu_seconds(cpu_pid), cpu_busy_seconds(core), time.monotonic()
     res.saturate = plan.saturate.saturate(url, args.connections, args.saturation_seconds)
-    res.cpu_pct = round(100 * (tree_cpu_seconds(cpu_pid) - cpu0) / (time.monotonic() - t0), 1)
+    own, busy, dt_s = tree_cpu_seconds(cpu_pid) - own0, cpu_busy_seconds(core) - busy0, time.monotonic() - t0
+    res.cpu_pct = round(100 * own / dt_s, 1)
+    res.others_sat_pct = round(max(0.0, 100 * (busy - own) / dt_s), 1) if core else None
     log(f"  saturation ({plan.saturate.name}): {res.saturate.rps:,.0f} rps, CPU {res.cpu_pct:.0f}%, "
-        f"errors {res.saturate.errors or 0}")
+        f"others on its core {res.others_sat_pct}%, errors {res.saturate.errors or 0}")
     plan.fixed_rate.fixed_rate(url, args.rate, 1)  # short warm-up at the low rate
+    own0, busy0, t0 = tree_cpu_seconds(cpu_pid), cpu_busy_seconds(core), time.monotonic()
     res.fixed_rate = fr = plan.fixed_rate.fixed_rate(url, args.rate, args.rate_seconds)
+    own, busy, dt_s = tree_cpu_seconds(cpu_pid) - own0, cpu_busy_seconds(core) - busy0, time.monotonic() - t0
+    res.others_low_pct = round(max(0.0, 100 * (busy - own) / dt_s), 1) if core else None
     log(f"  {args.rate:g} rps x1 ({plan.fixed_rate.name}): {fr.rps:.0f} rps, p50 {fr.p50_ms:.3f} ms, "
-        f"p99 {fr.p99_ms:.3f} ms")
+        f"p99 {fr.p99_ms:.3f} ms, others on its core {res.others_low_pct}%")
     for gen, mode in plan.cross_check if cross_check else ():
         short = max(3.0, args.rate_seconds / 2)
         m = (gen.saturate(url, args.connections, short) if mode == "saturate"
@@ -146,7 +153,7 @@ def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, plan:
     """Start one target, measure it, optionally profile it, stop it."""
     if name == "direct":
         assert backend.proc
-        return measure(backend, backend.proc.pid, plan, args, log, cross_check), None
+        return measure(backend, backend.proc.pid, plan, args, log, cross_check, None), None
     reason = unavailable_reason(name, tools)
     if reason:
         log(f"  skipped: {reason}")
@@ -157,7 +164,7 @@ def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, plan:
         target = PROXIES[name](sup, tools, backend_port, proxy_cpus)
         check(target.url)
         assert target.proc
-        res = measure(target, target.proc.pid, plan, args, log, cross_check)
+        res = measure(target, target.proc.pid, plan, args, log, cross_check, proxy_cpus)
         prof = profile_isthmus(target, plan.saturate, args, load_cpus, out_dir, stamp, log) if profile else None
         return res, prof
     except (RuntimeError, OSError) as exc:
@@ -190,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _interrupt)
     ok = False
     try:
+        load_before = load_average()
         tools = Tools.find(venv)
         proxy_cpus, load_cpus, pin_desc = pinning()
         body_file = workdir / "request.json"
@@ -215,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
         meta = {
             "started": stamp,
-            "machine": report.machine(),
+            "machine": {**report.machine(), "load_average_before": load_before, "load_average_after": load_average()},
             "versions": versions(tools),
             "isthmus_source": report.isthmus_source(REPO),
             "backend": backend_kind,

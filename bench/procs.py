@@ -133,3 +133,22 @@ def tree_cpu_seconds(root_pid: int) -> float:
         if p == root_pid:
             total += t
     return total
+
+
+def cpu_busy_seconds(cpus: str | None) -> float:
+    """Busy (non-idle, non-iowait) seconds of the listed CPUs ("1" or "0,1"), from /proc/stat."""
+    if cpus is None:
+        return 0.0
+    wanted = {f"cpu{c}" for c in cpus.split(",")}
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *vals = line.split()
+        if name in wanted:
+            v = [int(x) for x in vals]
+            busy += sum(v[:8]) - v[3] - v[4]  # user nice system idle iowait irq softirq steal
+    return busy / tick
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]

@@ -21,6 +21,8 @@ class TargetResult:
     saturate: Measurement | None = None
     fixed_rate: Measurement | None = None
     cpu_pct: float | None = None  # CPU of the process under test during saturation, % of one core
+    others_sat_pct: float | None = None  # other processes' CPU on its core during saturation
+    others_low_pct: float | None = None  # ... and during the low-rate run
     cross_check: dict[str, Measurement] = field(default_factory=dict)  # "<generator>:<mode>" -> m
     skipped: str | None = None
     rounds: list[dict[str, float | None]] = field(default_factory=list)  # per-round figures, for spread
@@ -48,7 +50,9 @@ def best_of(rounds: list[TargetResult]) -> TargetResult:
         cross.update(r.cross_check)
     return TargetResult(
         done[0].name, saturate=sat.saturate, fixed_rate=low.fixed_rate, cpu_pct=sat.cpu_pct, cross_check=cross,
+        others_sat_pct=sat.others_sat_pct, others_low_pct=low.others_low_pct,
         rounds=[{"sat_rps": round(r.saturate.rps) if r.saturate else None, "cpu_pct": r.cpu_pct,
+                 "others_sat_pct": r.others_sat_pct, "others_low_pct": r.others_low_pct,
                  "p50_ms": r.fixed_rate.p50_ms if r.fixed_rate else None,
                  "p99_ms": r.fixed_rate.p99_ms if r.fixed_rate else None} for r in done],
     )
@@ -139,6 +143,7 @@ def build(meta: dict[str, Any], results: dict[str, TargetResult], profile: dict[
                 "fixed_rate": r.fixed_rate.to_json() if r.fixed_rate else None,
                 "cpu_pct_during_saturation": r.cpu_pct,
                 "saturated_by_itself": r.saturated if name != "direct" else None,
+                "others_on_core_pct": {"saturation": r.others_sat_pct, "low_rate": r.others_low_pct},
                 "rounds": r.rounds,
                 "cross_check": {k: m.to_json() for k, m in r.cross_check.items()},
             }
@@ -159,7 +164,8 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
     lines = [
         f"# Isthmus bench — {report['started']}",
         "",
-        f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}. "
+        f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, load average "
+        f"{m['load_average_before'][0]:g} before / {m['load_average_after'][0]:g} after. "
         + "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
         f"Isthmus source: {report['isthmus_source']}. Backend: {report['backend']}. Pinning: {report['pinning']['description']}.",
         f"Saturation: {s['saturation_connections']} connections, closed loop, {s['saturation_s']:g} s "
@@ -171,13 +177,16 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
         f"CPU % is the process under test's CPU during saturation (100 = one core). Below {SATURATED_CPU_PCT:.0f}% "
         "the load generator's core was the limit, so throughput is a lower bound, marked ≥.",
         "",
+        "Noise % is CPU used by *other* processes on the core of the process under test, during "
+        "saturation / during the low-rate run (other work on the machine; high values make that row unreliable).",
+        "",
         "| target | sat. rps | × direct | × Envoy | CPU % | p50 ms | p99 ms | +p50 ms | +p99 ms "
-        "| +p50 × Envoy | +p99 × Envoy | low-rate rps | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| +p50 × Envoy | +p99 × Envoy | low-rate rps | noise % | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in results.items():
         if r.skipped:
-            lines.append(f"| {name} | skipped: {r.skipped} |" + " |" * 11)
+            lines.append(f"| {name} | skipped: {r.skipped} |" + " |" * 12)
             continue
         q, sat, low = rat[name], r.saturate, r.fixed_rate
         errors = (sat.error_count if sat else 0) + (low.error_count if low else 0)
@@ -188,7 +197,8 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
             f"| {_f(low.p50_ms if low else None, '{:.3f}')} | {_f(low.p99_ms if low else None, '{:.3f}')} "
             f"| {_f(q['added_p50_ms'], '{:+.3f}')} | {_f(q['added_p99_ms'], '{:+.3f}')} "
             f"| {_f(q['added_p50_vs_envoy'])} | {_f(q['added_p99_vs_envoy'])} "
-            f"| {_f(low.rps if low else None, '{:.0f}')} | {errors} |"
+            f"| {_f(low.rps if low else None, '{:.0f}')} "
+            f"| {_f(r.others_sat_pct, '{:.0f}')} / {_f(r.others_low_pct, '{:.0f}')} | {errors} |"
         )
     cross = [(n, k, mm) for n, r in results.items() for k, mm in r.cross_check.items()]
     if cross:
