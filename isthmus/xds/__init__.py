@@ -1,0 +1,29 @@
+"""xDS v3 control plane: traffic config files served to Isthmus gateways, Envoy and proxyless gRPC.
+
+Layers (go-control-plane's shape): ``resources``/``inverse`` (pure Config <-> xDS mapping),
+``snapshot`` (immutable, consistent, versioned), ``cache`` (snapshots per node group + watches),
+``server`` with ``stream_sotw``/``stream_delta`` (ADS over grpc.aio; knows nothing of files),
+``status`` (ACK/NACK per client), ``source`` (the watched config directory, make-before-break
+rollout), ``status_http`` and ``cli``.
+"""
+
+from isthmus.xds.base import ConfigWatcher, NodeInfo, StreamCallbacks
+from isthmus.xds.cache import SnapshotCache
+from isthmus.xds.errors import InconsistentSnapshot, ResourceError, XdsError
+from isthmus.xds.inverse import config_from_resources
+from isthmus.xds.resources import resources_from_config
+from isthmus.xds.snapshot import Snapshot, staged
+
+__all__ = [
+    "ConfigWatcher",
+    "InconsistentSnapshot",
+    "NodeInfo",
+    "ResourceError",
+    "Snapshot",
+    "SnapshotCache",
+    "StreamCallbacks",
+    "XdsError",
+    "config_from_resources",
+    "resources_from_config",
+    "staged",
+]

@@ -1,0 +1,244 @@
+"""Config -> xDS v3 resources: pure functions, no I/O.
+
+Every setting that has an xDS field goes there (weights, endpoints, header matches, hash policy,
+pool size, listener address and TLS); Isthmus-only settings travel as ``filter_metadata["isthmus"]``
+(see :mod:`isthmus.xds.metadata`), so :func:`isthmus.xds.inverse.config_from_resources` can rebuild
+the whole :class:`~isthmus.config.Config`. The mapping is documented in ``docs/xds.md``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from google.protobuf import any_pb2, duration_pb2, message, wrappers_pb2
+from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.listener.v3 import api_listener_pb2, listener_components_pb2, listener_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+
+from isthmus.config import Config, ListenerConfig, RouteConfig
+from isthmus.config.model import OnnxBackendConfig
+from isthmus.xds import type_urls
+from isthmus.xds.metadata import metadata
+
+HTTP_LISTENER = "isthmus-http"
+HTTP_ROUTES = "isthmus-http"
+GRPC_ROUTES_PREFIX = "isthmus-grpc/"
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+TLS_VERSIONS = {"1.2": common_pb2.TlsParameters.TLSv1_2, "1.3": common_pb2.TlsParameters.TLSv1_3}
+
+Resources = dict[str, dict[str, message.Message]]
+"""type URL -> resource name -> resource message."""
+
+
+def resources_from_config(config: Config) -> Resources:
+    """Every xDS resource for ``config``: one Envoy listener, one ApiListener per model, ..."""
+    sticky = {v.backend for r in config.routes if r.sticky_header for v in r.variants}
+    clusters: dict[str, message.Message] = {}
+    endpoints: dict[str, message.Message] = {}
+    for b in config.backends:
+        cluster, assignment = _cluster(b, ring_hash=b.name in sticky)
+        clusters[b.name] = cluster
+        if assignment is not None:
+            endpoints[b.name] = assignment
+    listeners: dict[str, message.Message] = {HTTP_LISTENER: _http_listener(config.listener)}
+    routes: dict[str, message.Message] = {HTTP_ROUTES: _http_route_config(config)}
+    for r in config.routes:
+        name = GRPC_ROUTES_PREFIX + r.model
+        listeners[r.model] = _api_listener(r.model, name)
+        routes[name] = _grpc_route_config(config, r, name)
+    return {
+        type_urls.CLUSTER: clusters,
+        type_urls.ENDPOINT: endpoints,
+        type_urls.LISTENER: listeners,
+        type_urls.ROUTE: routes,
+    }
+
+
+# --- clusters and endpoints -------------------------------------------------------------------
+
+
+def _cluster(b: Any, ring_hash: bool) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]:
+    c = cluster_pb2.Cluster(name=b.name, connect_timeout=_duration(min(b.timeout, 5.0)))
+    c.lb_policy = cluster_pb2.Cluster.RING_HASH if ring_hash else cluster_pb2.Cluster.ROUND_ROBIN
+    c.metadata.CopyFrom(metadata(_backend_metadata(b)))
+    urls: list[str] = [] if isinstance(b, OnnxBackendConfig) else list(b.endpoints)
+    assignment = load_assignment(b.name, urls)
+    if not isinstance(b, OnnxBackendConfig):
+        c.circuit_breakers.thresholds.add(max_connections=wrappers_pb2.UInt32Value(value=b.max_connections))
+        if all(urlsplit(u).scheme == "https" for u in urls):
+            ctx = tls_pb2.UpstreamTlsContext(sni=urlsplit(urls[0]).hostname or "")
+            c.transport_socket.name = "envoy.transport_sockets.tls"
+            c.transport_socket.typed_config.Pack(ctx)
+    if all(_is_ip(urlsplit(u).hostname or "") for u in urls):
+        c.type = cluster_pb2.Cluster.EDS
+        c.eds_cluster_config.eds_config.CopyFrom(_ads())
+        c.eds_cluster_config.service_name = b.name
+        return c, assignment
+    # Host names: EDS endpoints must be IP addresses, so the client resolves them itself.
+    # LOGICAL_DNS for one endpoint (gRPC supports it), STRICT_DNS for several.
+    c.type = cluster_pb2.Cluster.LOGICAL_DNS if len(urls) == 1 else cluster_pb2.Cluster.STRICT_DNS
+    c.load_assignment.CopyFrom(assignment)
+    return c, None
+
+
+def load_assignment(name: str, urls: list[str]) -> endpoint_pb2.ClusterLoadAssignment:
+    """Endpoints of one backend, in one locality (gRPC ignores endpoints without a weighted locality)."""
+    cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
+    if not urls:
+        return cla
+    loc = cla.endpoints.add()
+    loc.locality.region = "isthmus"
+    loc.locality.zone = "default"
+    loc.load_balancing_weight.value = 1
+    for url in urls:
+        parts = urlsplit(url)
+        lb = loc.lb_endpoints.add()
+        sock = lb.endpoint.address.socket_address
+        sock.address = parts.hostname or ""
+        sock.port_value = parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
+        lb.metadata.CopyFrom(metadata({"url": url}))
+    return cla
+
+
+def _backend_metadata(b: Any) -> dict[str, Any]:
+    skip = {"name", "endpoints", "max_connections"}
+    return {k: v for k, v in b.model_dump(mode="json").items() if k not in skip}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+# --- listeners --------------------------------------------------------------------------------
+
+
+def _http_listener(cfg: ListenerConfig) -> listener_pb2.Listener:
+    lst = listener_pb2.Listener(name=HTTP_LISTENER)
+    lst.address.socket_address.address = cfg.host
+    lst.address.socket_address.port_value = cfg.port
+    lst.metadata.CopyFrom(metadata({"max_body_size": cfg.max_body_size}))
+    chain = lst.filter_chains.add()
+    f = chain.filters.add(name="envoy.filters.network.http_connection_manager")
+    f.typed_config.Pack(_hcm(HTTP_ROUTES, "isthmus_http"))
+    if cfg.tls is not None:
+        ctx = tls_pb2.DownstreamTlsContext()
+        common = ctx.common_tls_context
+        common.tls_params.tls_minimum_protocol_version = TLS_VERSIONS[cfg.tls.min_version]
+        cert = common.tls_certificates.add()
+        cert.certificate_chain.filename = cfg.tls.cert
+        cert.private_key.filename = cfg.tls.key
+        if cfg.tls.client_ca is not None:
+            common.validation_context.trusted_ca.filename = cfg.tls.client_ca
+            ctx.require_client_certificate.value = True
+        chain.transport_socket.name = "envoy.transport_sockets.tls"
+        chain.transport_socket.typed_config.Pack(ctx)
+    return lst
+
+
+def _api_listener(model: str, route_config: str) -> listener_pb2.Listener:
+    """What a proxyless gRPC client asks for with the target ``xds:///<model>``."""
+    lst = listener_pb2.Listener(name=model)
+    lst.api_listener.api_listener.Pack(_hcm(route_config, "isthmus_grpc"))
+    return lst
+
+
+def _hcm(route_config: str, stat_prefix: str) -> hcm_pb2.HttpConnectionManager:
+    hcm = hcm_pb2.HttpConnectionManager(stat_prefix=stat_prefix, codec_type=hcm_pb2.HttpConnectionManager.AUTO)
+    hcm.rds.route_config_name = route_config
+    hcm.rds.config_source.CopyFrom(_ads())
+    router = hcm.http_filters.add(name="envoy.filters.http.router")
+    router.typed_config.Pack(router_pb2.Router())
+    return hcm
+
+
+def _ads() -> config_source_pb2.ConfigSource:
+    src = config_source_pb2.ConfigSource(resource_api_version=config_source_pb2.V3)
+    src.ads.SetInParent()
+    return src
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+def _http_route_config(config: Config) -> route_pb2.RouteConfiguration:
+    rc = route_pb2.RouteConfiguration(name=HTTP_ROUTES)
+    vh = rc.virtual_hosts.add(name="isthmus", domains=["*"])
+    for r in config.routes:
+        model = re.escape(r.model)
+        _add_routes(vh, config, r, regex=f"^/(v2/models/{model}(/.*)?|v1/models/{model}(:.*)?)$")
+    return rc
+
+
+def _grpc_route_config(config: Config, r: RouteConfig, name: str) -> route_pb2.RouteConfiguration:
+    rc = route_pb2.RouteConfiguration(name=name)
+    vh = rc.virtual_hosts.add(name=r.model, domains=[r.model])
+    _add_routes(vh, config, r, regex=None)
+    return rc
+
+
+def _add_routes(vh: route_components_pb2.VirtualHost, config: Config, r: RouteConfig, regex: str | None) -> None:
+    """Override-header routes first (one per variant, pinned to its cluster), then the weighted one."""
+    timeout = max(config.backend(v.backend).timeout for v in r.variants)
+    if r.override_header:
+        for v in r.variants:
+            route = vh.routes.add(name=f"{r.model}/override/{v.backend}")
+            _match(route.match, regex)
+            h = route.match.headers.add(name=r.override_header)
+            h.string_match.exact = v.backend
+            route.route.cluster = v.backend
+            route.route.timeout.CopyFrom(_duration(timeout))
+    route = vh.routes.add(name=f"{r.model}/weighted")
+    _match(route.match, regex)
+    action = route.route
+    action.timeout.CopyFrom(_duration(timeout))
+    for v in r.variants:
+        action.weighted_clusters.clusters.add(name=v.backend, weight=wrappers_pb2.UInt32Value(value=v.weight))
+    if r.sticky_header:
+        action.hash_policy.add().header.header_name = r.sticky_header
+        action.weighted_clusters.use_hash_policy.value = True
+    route.metadata.CopyFrom(
+        metadata({"model": r.model, "versions": [v.version for v in r.variants], "fallback": r.fallback})
+    )
+
+
+def _match(m: route_components_pb2.RouteMatch, regex: str | None) -> None:
+    if regex is None:
+        m.prefix = ""
+    else:
+        m.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=regex))
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(round(seconds * 1e9))
+    return d
+
+
+def pack(msg: message.Message) -> any_pb2.Any:
+    a = any_pb2.Any()
+    a.Pack(msg)
+    return a
+
+
+def unpack(a: any_pb2.Any, cls: type[message.Message]) -> message.Message:
+    out = cls()
+    if not a.Unpack(out):
+        raise ValueError(f"expected {cls.DESCRIPTOR.full_name}, got {a.type_url}")
+    return out
+
+
+__all__ = ["Resources", "resources_from_config", "load_assignment", "pack", "unpack", "Mapping"]
