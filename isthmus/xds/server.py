@@ -26,7 +26,7 @@ Stream = Union[SotwStream, DeltaStream]
 class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, watcher: ConfigWatcher, callbacks: StreamCallbacks | None = None) -> None:
         self._watcher = watcher
-        self._callbacks = callbacks or NoCallbacks()
+        self._callbacks = callbacks if callbacks is not None else NoCallbacks()
         self._ids = itertools.count(1)
 
     async def StreamAggregatedResources(  # noqa: N802 (gRPC method name)
