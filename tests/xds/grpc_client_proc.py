@@ -1,0 +1,27 @@
+"""A proxyless gRPC client in its own process (gRPC's xDS client is per process and reads
+GRPC_XDS_BOOTSTRAP once). Each stdin line "N" makes N calls on ``xds:///<model>`` and prints the
+JSON count of answers per backend name."""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+
+import grpc
+
+from tests.xds.peers import ECHO_METHOD
+
+
+def main(target: str) -> None:
+    channel = grpc.insecure_channel(target)
+    who = channel.unary_unary(ECHO_METHOD)
+    for line in sys.stdin:
+        counts: collections.Counter = collections.Counter()
+        for _ in range(int(line)):
+            counts[who(b"", timeout=10, wait_for_ready=True).decode()] += 1
+        print(json.dumps(counts), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

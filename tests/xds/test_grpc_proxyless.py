@@ -1,0 +1,61 @@
+"""grpcio's proxyless xDS client (``xds:///m``) on the control plane: weighted split and a live change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+from isthmus.xds.cli import running_control_plane
+from tests.xds.helpers import doc, write
+from tests.xds.peers import REPO, named_grpc_backend, within_sigmas
+
+N = 1000
+
+
+async def ask(proc: subprocess.Popen, n: int) -> dict[str, int]:
+    proc.stdin.write(f"{n}\n")
+    proc.stdin.flush()
+    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
+    assert line, proc.stderr.read()
+    return json.loads(line)
+
+
+async def test_proxyless_grpc_splits_by_weight_and_follows_a_change(tmp_path):
+    servers = [await named_grpc_backend(n) for n in ("a", "b")]
+    ports = (servers[0][1], servers[1][1])
+    write(tmp_path / "default.yaml", doc(weights=(80, 20), ports=ports))
+    async with running_control_plane(tmp_path, poll_interval=0.02) as cp:
+        bootstrap = tmp_path / "grpc-bootstrap.json"
+        bootstrap.write_text(json.dumps({
+            "xds_servers": [{"server_uri": f"127.0.0.1:{cp.port}", "channel_creds": [{"type": "insecure"}],
+                             "server_features": ["xds_v3"]}],
+            "node": {"id": "grpc-1", "cluster": "proxyless"},
+        }))  # fmt: skip
+        env = {**os.environ, "GRPC_XDS_BOOTSTRAP": str(bootstrap), "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.xds.grpc_client_proc", "xds:///m"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        )  # fmt: skip
+        try:
+            counts = await ask(proc, N)
+            assert within_sigmas(counts.get("a", 0), N, 0.8), counts
+            [client] = [c for c in cp.registry.clients() if c["node_id"] == "grpc-1"]
+            assert set(client["types"]) == {"LDS", "RDS", "CDS", "EDS"}
+            before = client["types"]["RDS"]["acked_version"]
+
+            t0 = time.monotonic()
+            write(tmp_path / "default.yaml", doc(weights=(20, 80), ports=ports))
+            while [c for c in cp.registry.clients() if c["node_id"] == "grpc-1"][0]["types"]["RDS"]["acked_version"] == before:
+                assert time.monotonic() - t0 < 1.0, "the gRPC client did not ACK within 1 s"
+                await asyncio.sleep(0.005)
+            counts = await ask(proc, N)
+            assert within_sigmas(counts.get("a", 0), N, 0.2), counts
+        finally:
+            proc.kill()
+            proc.wait()
+            for server, _ in servers:
+                await server.stop(None)
