@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pydantic
-from google.protobuf import message
+from google.protobuf import any_pb2, message
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
@@ -30,11 +30,12 @@ _FILE_FIELDS = {"model_path", "cert", "key", "client_ca"}
 
 
 def config_from_resources(resources: Mapping[str, Mapping[str, message.Message]]) -> Config:
-    """Rebuild a :class:`Config` from type URL -> name -> resource (messages, not ``Any``).
+    """Rebuild a :class:`Config` from type URL -> name -> resource (messages, or ``Any`` as received).
 
     Raises :class:`ResourceError` naming the resource when something is missing or invalid, so a
     client can NACK with that text as ``error_detail``.
     """
+    resources = {t: {n: _decoded(t, m) for n, m in by_name.items()} for t, by_name in resources.items()}
     clusters = resources.get(type_urls.CLUSTER, {})
     assignments = resources.get(type_urls.ENDPOINT, {})
     listener = resources.get(type_urls.LISTENER, {}).get(HTTP_LISTENER)
@@ -60,6 +61,15 @@ def config_from_resources(resources: Mapping[str, Mapping[str, message.Message]]
     if problems:
         raise ResourceError("invalid config from xDS resources: " + "; ".join(problems))
     return config
+
+
+def _decoded(type_url: str, m: message.Message) -> message.Message:
+    if not isinstance(m, any_pb2.Any):
+        return m
+    out = type_urls.message_class(type_url)()
+    if not m.Unpack(out):
+        raise ResourceError(f"resource of type {m.type_url} where {type_url} was expected")
+    return out
 
 
 def _listener(lst: listener_pb2.Listener) -> dict[str, Any]:

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
-from google.protobuf import any_pb2, duration_pb2, message, wrappers_pb2
-from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
-from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
-from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
-from envoy.config.listener.v3 import api_listener_pb2, listener_components_pb2, listener_pb2
+from google.protobuf import duration_pb2, message, wrappers_pb2
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import config_source_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.matcher.v3 import regex_pb2
 
 from isthmus.config import Config, ListenerConfig, RouteConfig
 from isthmus.config.model import OnnxBackendConfig
@@ -226,19 +226,3 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     d = duration_pb2.Duration()
     d.FromNanoseconds(round(seconds * 1e9))
     return d
-
-
-def pack(msg: message.Message) -> any_pb2.Any:
-    a = any_pb2.Any()
-    a.Pack(msg)
-    return a
-
-
-def unpack(a: any_pb2.Any, cls: type[message.Message]) -> message.Message:
-    out = cls()
-    if not a.Unpack(out):
-        raise ValueError(f"expected {cls.DESCRIPTOR.full_name}, got {a.type_url}")
-    return out
-
-
-__all__ = ["Resources", "resources_from_config", "load_assignment", "pack", "unpack", "Mapping"]

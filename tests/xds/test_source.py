@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import aiohttp
-import pytest
 
 from isthmus.xds import type_urls
 from isthmus.xds.cli import running_control_plane
