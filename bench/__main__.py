@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile-seconds", type=float, default=8, help="py-spy on Isthmus; 0 turns it off")
     p.add_argument("--generator", choices=["auto", "wrk", "isthmus"], default="auto",
                    help="primary load generator (auto: isthmus loadtest when it works, else wrk)")
+    p.add_argument("--no-nginx", action="store_true",
+                   help="act as if nginx were not installed (python fallback backend, nginx target skipped)")
     p.add_argument("--venv", default=str(REPO / ".venv"))
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     return p
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load_before = load_average()
         tools = Tools.find(venv)
+        if args.no_nginx:
+            tools = dataclasses.replace(tools, nginx=None)
         proxy_cpus, load_cpus, pin_desc = pinning()
         body_file = workdir / "request.json"
         body_file.write_text(REQUEST_BODY)
