@@ -1,5 +1,5 @@
 """A proxyless gRPC client in its own process (gRPC's xDS client is per process and reads
-GRPC_XDS_BOOTSTRAP once). Each stdin line "N" makes N calls on ``xds:///<model>`` and prints the
+GRPC_XDS_BOOTSTRAP once). Each stdin line "N [VARIANT]" makes N calls (pinned by the override header when VARIANT is given) on ``xds:///<model>`` and prints the
 JSON count of answers per backend name."""
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ def main(target: str) -> None:
     channel = grpc.insecure_channel(target)
     who = channel.unary_unary(ECHO_METHOD)
     for line in sys.stdin:
+        n, *variant = line.split()
+        metadata = [("x-isthmus-variant", variant[0])] if variant else None
         counts: collections.Counter = collections.Counter()
-        for _ in range(int(line)):
-            counts[who(b"", timeout=10, wait_for_ready=True).decode()] += 1
+        for _ in range(int(n)):
+            counts[who(b"", timeout=10, wait_for_ready=True, metadata=metadata).decode()] += 1
         print(json.dumps(counts), flush=True)
 
 

@@ -65,6 +65,9 @@ async def test_envoy_follows_the_files(tmp_path, api_type):
                 # 1. the split follows the weights (4 sigma over 1,000 requests)
                 counts = await split(http, url)
                 assert within_sigmas(counts["a"], N, 0.8), counts
+                for _ in range(20):  # the override header pins a variant
+                    async with http.post(url, data=b"{}", headers={"x-isthmus-variant": "b"}) as resp:
+                        assert await resp.text() == "b"
 
                 # 2. a weight change is ACKed by Envoy within 1 s, and its split follows
                 before = rds(cp, "envoy-1")["acked_version"]

@@ -16,8 +16,8 @@ from tests.xds.peers import REPO, named_grpc_backend, within_sigmas
 N = 1000
 
 
-async def ask(proc: subprocess.Popen, n: int) -> dict[str, int]:
-    proc.stdin.write(f"{n}\n")
+async def ask(proc: subprocess.Popen, n: int, variant: str = "") -> dict[str, int]:
+    proc.stdin.write(f"{n} {variant}\n")
     proc.stdin.flush()
     line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
     assert line, proc.stderr.read()
@@ -43,6 +43,7 @@ async def test_proxyless_grpc_splits_by_weight_and_follows_a_change(tmp_path):
         try:
             counts = await ask(proc, N)
             assert within_sigmas(counts.get("a", 0), N, 0.8), counts
+            assert await ask(proc, 50, "b") == {"b": 50}  # the override header, as gRPC metadata
             [client] = [c for c in cp.registry.clients() if c["node_id"] == "grpc-1"]
             assert set(client["types"]) == {"LDS", "RDS", "CDS", "EDS"}
             before = client["types"]["RDS"]["acked_version"]
