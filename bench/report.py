@@ -193,7 +193,8 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
         ge = "" if r.saturated else "≥ "
         lines.append(
             f"| {name} | {ge}{_f(sat.rps if sat else None, '{:,.0f}')} | {_f(q['throughput_vs_direct'])} "
-            f"| {ge}{_f(q['throughput_vs_envoy'])} | {_f(r.cpu_pct, '{:.0f}')} "
+            f"| {ge if q['throughput_vs_envoy'] is not None else ''}{_f(q['throughput_vs_envoy'])} "
+            f"| {_f(r.cpu_pct, '{:.0f}')} "
             f"| {_f(low.p50_ms if low else None, '{:.3f}')} | {_f(low.p99_ms if low else None, '{:.3f}')} "
             f"| {_f(q['added_p50_ms'], '{:+.3f}')} | {_f(q['added_p99_ms'], '{:+.3f}')} "
             f"| {_f(q['added_p50_vs_envoy'])} | {_f(q['added_p99_vs_envoy'])} "
