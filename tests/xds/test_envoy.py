@@ -125,3 +125,40 @@ async def _until_serving(http: aiohttp.ClientSession, url: str, envoy: subproces
             pass
         await asyncio.sleep(0.05)
     raise AssertionError("Envoy never served: " + (tmp_path / "envoy.log").read_text()[-3000:])
+
+
+async def test_envoy_sticky_header_keeps_a_user_on_one_variant(tmp_path):
+    """RING_HASH clusters and use_hash_policy are accepted by Envoy and make users sticky."""
+    backends = [await named_http_backend(n) for n in ("a", "b")]
+    ports = (backends[0][1], backends[1][1])
+    listen = free_port()
+    write(tmp_path / "default.yaml", doc(weights=(50, 50), ports=ports, address=f"127.0.0.1:{listen}", sticky=True))
+    url = f"http://127.0.0.1:{listen}/v2/models/m/infer"
+    async with running_control_plane(tmp_path, poll_interval=0.02) as cp:
+        bootstrap = render_bootstrap(
+            tmp_path / "envoy.yaml", node_id="envoy-s", node_cluster="edge", xds_host="127.0.0.1",
+            xds_port=cp.port, ads_api_type="GRPC", admin_port=free_port(),
+        )  # fmt: skip
+        log = open(tmp_path / "envoy.log", "w")
+        envoy = subprocess.Popen(
+            [ENVOY, "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1", "-l", "warning"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession() as http:
+                await _until_serving(http, url, envoy, tmp_path)
+                assert all(t.get("nacks", 0) == 0 for c in cp.registry.clients() for t in c["types"].values())
+                seen: dict[str, set[str]] = collections.defaultdict(set)
+                for user in range(40):
+                    for _ in range(5):
+                        async with http.post(url, data=b"{}", headers={"x-user-id": f"user-{user}"}) as resp:
+                            seen[f"user-{user}"].add(await resp.text())
+                assert all(len(v) == 1 for v in seen.values()), seen
+                firsts = collections.Counter(next(iter(v)) for v in seen.values())
+                assert set(firsts) == {"a", "b"}, firsts  # users are spread over both variants
+        finally:
+            envoy.terminate()
+            envoy.wait(10)
+            log.close()
+            for runner, _ in backends:
+                await runner.cleanup()

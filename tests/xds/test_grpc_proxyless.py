@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from isthmus.xds.cli import running_control_plane
 from tests.xds.helpers import doc, write
 from tests.xds.peers import REPO, named_grpc_backend, within_sigmas
@@ -24,10 +26,11 @@ async def ask(proc: subprocess.Popen, n: int, variant: str = "") -> dict[str, in
     return json.loads(line)
 
 
-async def test_proxyless_grpc_splits_by_weight_and_follows_a_change(tmp_path):
+@pytest.mark.parametrize("sticky", [False, True], ids=["round-robin", "ring-hash"])
+async def test_proxyless_grpc_splits_by_weight_and_follows_a_change(tmp_path, sticky):
     servers = [await named_grpc_backend(n) for n in ("a", "b")]
     ports = (servers[0][1], servers[1][1])
-    write(tmp_path / "default.yaml", doc(weights=(80, 20), ports=ports))
+    write(tmp_path / "default.yaml", doc(weights=(80, 20), ports=ports, sticky=sticky))
     async with running_control_plane(tmp_path, poll_interval=0.02) as cp:
         bootstrap = tmp_path / "grpc-bootstrap.json"
         bootstrap.write_text(json.dumps({
@@ -46,10 +49,11 @@ async def test_proxyless_grpc_splits_by_weight_and_follows_a_change(tmp_path):
             assert await ask(proc, 50, "b") == {"b": 50}  # the override header, as gRPC metadata
             [client] = [c for c in cp.registry.clients() if c["node_id"] == "grpc-1"]
             assert set(client["types"]) == {"LDS", "RDS", "CDS", "EDS"}
+            assert all(t["nacks"] == 0 for t in client["types"].values()), client
             before = client["types"]["RDS"]["acked_version"]
 
             t0 = time.monotonic()
-            write(tmp_path / "default.yaml", doc(weights=(20, 80), ports=ports))
+            write(tmp_path / "default.yaml", doc(weights=(20, 80), ports=ports, sticky=sticky))
             while [c for c in cp.registry.clients() if c["node_id"] == "grpc-1"][0]["types"]["RDS"]["acked_version"] == before:
                 assert time.monotonic() - t0 < 1.0, "the gRPC client did not ACK within 1 s"
                 await asyncio.sleep(0.005)
