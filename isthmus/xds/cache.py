@@ -1,6 +1,8 @@
 """Snapshots per node group, and the watches waiting on them (implements ``base.ConfigWatcher``).
 
-A node's group is its ``node.cluster`` when a snapshot exists under that name, else ``default``.
+A node's group is its ``node.cluster`` when a snapshot exists (or is reserved) under that name,
+else ``default``. A reserved group without a snapshot yet (its file exists but was never valid)
+keeps its nodes waiting rather than giving them another group's config.
 Setting a snapshot answers the waiting watches in CDS, EDS, LDS, RDS order, so on each stream a
 new cluster always arrives before a route that names it.
 """
@@ -31,13 +33,19 @@ class SnapshotCache:
     def __init__(self, default_group: str = DEFAULT_GROUP) -> None:
         self._default = default_group
         self._snapshots: dict[str, Snapshot] = {}
+        self._reserved: set[str] = set()
         self._watches: dict[int, _Watch] = {}
         self._ids = itertools.count()
 
     # --- the source side ---------------------------------------------------------------------
 
     def group_of(self, node: NodeInfo) -> str:
-        return node.cluster if node.cluster in self._snapshots else self._default
+        known = node.cluster in self._snapshots or node.cluster in self._reserved
+        return node.cluster if known else self._default
+
+    def reserve(self, group: str) -> None:
+        """Declare ``group`` (its file exists) before it has a valid snapshot."""
+        self._reserved.add(group)
 
     def snapshot(self, group: str) -> Snapshot | None:
         return self._snapshots.get(group)
@@ -52,6 +60,7 @@ class SnapshotCache:
     def clear(self, group: str) -> None:
         """Forget a group: its nodes fall back to the default group from their next answer."""
         self._snapshots.pop(group, None)
+        self._reserved.discard(group)
         self._answer()
 
     def watch_count(self) -> int:

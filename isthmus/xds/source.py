@@ -80,6 +80,7 @@ class ConfigDirectory:
         for path in sorted(p for p in self.directory.iterdir() if p.suffix in SUFFIXES and p.is_file()):
             group = path.stem
             present.add(group)
+            self._cache.reserve(group)
             st = self.files.setdefault(group, FileStatus(str(path), group))
             try:
                 stat = path.stat()

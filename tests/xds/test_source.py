@@ -67,6 +67,22 @@ async def test_node_cluster_file_overrides_default(tmp_path):
             await c.close()
 
 
+async def test_a_node_whose_file_is_invalid_waits_instead_of_getting_default(tmp_path):
+    import grpc
+
+    write(tmp_path / "default.yaml", doc(weights=(90, 10)))
+    write(tmp_path / "edge.yaml", doc(weights=(0, 0)))
+    async with running_control_plane(tmp_path, poll_interval=0.02) as cp:
+        edge = SimClient(grpc.aio.insecure_channel(f"127.0.0.1:{cp.port}"), "e1", "edge", names={type_urls.ROUTE: [HTTP_ROUTES]})
+        edge.start()
+        await asyncio.sleep(0.3)
+        assert edge.received == {} and cp.directory.files["edge"].errors
+        write(tmp_path / "edge.yaml", doc(weights=(10, 90)))
+        await edge.wait(lambda: type_urls.ROUTE in edge.state)
+        assert weights(edge.state[type_urls.ROUTE][HTTP_ROUTES]) == [10, 90]
+        await edge.close()
+
+
 async def test_rollout_adding_a_cluster_waits_for_acks_between_stages(tmp_path):
     import grpc
 
