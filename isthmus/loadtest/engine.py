@@ -199,7 +199,10 @@ class Engine:
         # Event-loop timers have millisecond granularity: wake ``spin_s`` early and poll the
         # loop (I/O included) until the request is due, so sends are on time to microseconds.
         delay = nxt[1] - (self.clock() - self._start)
-        self._loop.call_later(delay - self.spin_s if delay > self.spin_s else 0, self._dispatch)
+        if delay > self.spin_s:
+            self._loop.call_later(delay - self.spin_s, self._dispatch)
+        else:
+            self._loop.call_soon(self._dispatch)
 
     def _submit(self, item: tuple[int, float]) -> None:
         self.result.intended += 1
