@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
     d.set_defaults(func=_demo)
+
+    from isthmus.loadtest.cli import register as register_loadtest
+    from isthmus.xds.cli import register as register_control_plane
+
+    register_control_plane(sub)
+    register_loadtest(sub)
     return p
 
 
