@@ -38,7 +38,7 @@ class Transport(Protocol):
         """Connect; afterwards call ``on_done(token, status, backend, error)`` once per ``send``."""
 
     def send(self, prepared: Any, token: Any) -> None:
-        """Start one request on a free slot; never blocks, never calls ``on_done`` synchronously."""
+        """Start one request on a free slot (``token`` is not None); never blocks or calls ``on_done`` synchronously."""
 
     def abort_all(self, error: str = "timeout") -> None:
         """Fail every request in flight now."""
