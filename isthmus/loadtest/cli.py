@@ -1,4 +1,4 @@
-"""``isthmus loadtest run URL ...``: parse the options, run the load, print a summary.
+"""``isthmus loadtest run URL ...``: parse the options, run the load, report (``capacity``: capacity_cli.py).
 
 ``register(subparsers)`` adds the ``loadtest`` command; ``options_from_args`` turns parsed
 arguments into a frozen ``LoadOptions`` (so the same run is callable from Python with
@@ -8,12 +8,17 @@ arguments into a frozen ``LoadOptions`` (so the same run is callable from Python
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, TextIO
 
+from isthmus.config import ConfigError, load_config
 from isthmus.config.units import parse_duration
 from isthmus.loadtest import schedule
+from isthmus.loadtest.capacity import CapacityResult
+from isthmus.loadtest.report_html import render_html
+from isthmus.loadtest.report_json import build_report, dumps
+from isthmus.loadtest.split import check_split, parse_weights, weights_from_config
+from isthmus.loadtest.summary import print_summary
 from isthmus.loadtest.progress import ProgressDisplay
 from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.workers import LoadOptions, LoadOptionsError, WorkerError, run_load_blocking
@@ -21,7 +26,7 @@ from isthmus.loadtest.workload import PROTOCOLS, WorkloadError, WorkloadSpec
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    lt = subparsers.add_parser("loadtest", help="open-loop load testing of an inference endpoint")
+    lt = subparsers.add_parser("loadtest", help="open-loop load testing and capacity planning of an inference endpoint")
     sub = lt.add_subparsers(required=True, metavar="SUBCOMMAND")
     run = sub.add_parser("run", help="send an open-loop load to URL (and to nothing else)",
                          description="Latency is measured from each request's intended send time (no coordinated omission).")
@@ -32,6 +37,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     load.add_argument("--profile", choices=("constant", "step", "ramp"), default="constant")
     load.add_argument("--steps", help="step profile: RATE:DURATION,... e.g. 100:10s,200:10s")
     load.add_argument("--rate-from", type=float, default=0.0, help="ramp start rate (default 0)")
+    _add_common(run, load)
+    run.set_defaults(func=main_run)
+
+    from isthmus.loadtest.capacity_cli import add_capacity_parser
+
+    add_capacity_parser(sub, _add_common)
+    return lt
+
+
+def _add_common(parser: argparse.ArgumentParser, load: Any) -> None:
+    """Options shared by ``run`` and ``capacity``: arrivals, connections, requests, TLS, output."""
     load.add_argument("--poisson", action="store_true", help="Poisson arrivals instead of evenly spaced ones")
     load.add_argument("--seed", type=int, default=0, help="seed for Poisson arrivals and generated inputs")
     load.add_argument("--max-requests", type=int, help="stop after this many requests")
@@ -39,7 +55,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     load.add_argument("--workers", type=int, default=1, help="processes sharing the load (for rates one cannot reach)")
     load.add_argument("--timeout", default="5s", help="per request, from when it is sent (default 5s)")
     load.add_argument("--grace", help="wait this long for stragglers at the end (default: the timeout)")
-    body = run.add_argument_group("requests")
+    body = parser.add_argument_group("requests")
     body.add_argument("--protocol", choices=PROTOCOLS, default="v2")
     body.add_argument("--model", default="model")
     body.add_argument("--path", help="request path (default: the protocol's, e.g. /v2/models/MODEL/infer)")
@@ -50,14 +66,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     body.add_argument("--requests-file", help="JSONL file of request bodies, sent in order, cycling")
     body.add_argument("--header", action="append", default=[], metavar="K:V", help="extra header (repeatable)")
     body.add_argument("--users", type=int, default=0, help="send x-user-id drawn from this many users (sticky routing)")
-    tls = run.add_argument_group("TLS")
+    tls = parser.add_argument_group("TLS")
     tls.add_argument("--insecure", action="store_true", help="do not verify the server's certificate")
     tls.add_argument("--cacert", help="CA bundle to verify the server with")
-    out = run.add_argument_group("output")
-    out.add_argument("--json", metavar="OUT", help="write the run result (RunResult wire form) to this file")
+    split = parser.add_argument_group("canary split check (from the x-isthmus-backend header)")
+    split.add_argument("--weights", help="configured weights to check the observed split against, e.g. v1=90,v2=10")
+    split.add_argument("--traffic-config", help="take the weights from this Isthmus traffic config file")
+    split.add_argument("--route", help="with --traffic-config: the route's model (default: the only route, or --model)")
+    split.add_argument("--confidence", type=float, default=0.99, help="confidence of the split intervals (default 0.99)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", metavar="OUT", help="write the JSON report (schema isthmus.loadtest/v1) to this file")
+    out.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with plots to this file")
     out.add_argument("--quiet", action="store_true", help="no live progress display")
-    run.set_defaults(func=main_run)
-    return lt
 
 
 def _steps(text: str) -> list[tuple[float, float]]:
@@ -89,7 +109,7 @@ def profile_from_args(args: argparse.Namespace) -> schedule.Profile:
     return schedule.constant(args.rate, duration)
 
 
-def options_from_args(args: argparse.Namespace) -> LoadOptions:
+def options_from_args(args: argparse.Namespace, profile: schedule.Profile | None = None) -> LoadOptions:
     try:
         shape = tuple(int(d) for d in args.shape.split(","))
         timeout = parse_duration(args.timeout)
@@ -107,7 +127,7 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
         distinct=args.distinct, pool=args.pool, requests_file=args.requests_file, headers=tuple(headers), users=args.users,
     )
     options = LoadOptions(
-        url=args.url, profile=profile_from_args(args), poisson=args.poisson, seed=args.seed,
+        url=args.url, profile=profile or profile_from_args(args), poisson=args.poisson, seed=args.seed,
         connections=args.connections, workers=args.workers, max_requests=args.max_requests, workload=workload,
         timeout_s=timeout, grace_s=grace, insecure=args.insecure, cacert=args.cacert,
     )
@@ -115,41 +135,47 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
     return options
 
 
-def _ms(result: RunResult, pct: float | None = None) -> str:
-    h = result.latency
-    if h.get_total_count() == 0:
-        return "-"
-    us = h.get_max_value() if pct is None else h.get_value_at_percentile(pct)
-    return f"{us / 1000:.3f}"
+def split_weights(args: argparse.Namespace) -> dict[str, float] | None:
+    """The configured weights to check the split against, from --weights or --traffic-config."""
+    if args.weights and args.traffic_config:
+        raise LoadOptionsError("give --weights or --traffic-config, not both")
+    if args.weights:
+        try:
+            return parse_weights(args.weights)
+        except ValueError as exc:
+            raise LoadOptionsError(f"--weights: {exc}") from exc
+    if args.traffic_config:
+        try:
+            config = load_config(args.traffic_config)
+        except ConfigError as exc:
+            raise LoadOptionsError(f"--traffic-config: {exc}") from exc
+        try:
+            return weights_from_config(config, args.route or (args.model if len(config.routes) > 1 else None))
+        except (KeyError, ValueError) as exc:
+            raise LoadOptionsError(f"--traffic-config: {exc}") from exc
+    return None
 
 
-def summary_lines(result: RunResult) -> list[str]:
-    done = result.ok + sum(result.errors.values())
-    lines = [
-        f"target {result.target}: {result.intended:,} intended, {result.sent:,} sent, {result.ok:,} ok, "
-        f"{sum(result.errors.values()):,} errors in {result.duration_s:g}s; achieved {result.achieved_rate:,.1f}/s "
-        f"(intended {result.intended / result.duration_s if result.duration_s else 0:,.1f}/s)",
-        f"latency ms (from intended send time): p50 {_ms(result, 50)}  p90 {_ms(result, 90)}  p99 {_ms(result, 99)}  "
-        f"p99.9 {_ms(result, 99.9)}  max {_ms(result)}",
-    ]
-    if result.service_time.get_total_count():
-        s = result.service_time
-        lines.append(f"service time ms (from actual send): p50 {s.get_value_at_percentile(50) / 1000:.3f}  "
-                     f"p99 {s.get_value_at_percentile(99) / 1000:.3f}  max {s.get_max_value() / 1000:.3f}")
-    if result.errors:
-        lines.append("errors: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.errors.items()))
-                     + f" ({result.error_ratio:.2%} of {done:,})")
-    if result.variant_counts:
-        lines.append("variants (x-isthmus-backend, ok responses): " + ", ".join(
-            f"{name} {n:,} p50 {result.variants[name].get_value_at_percentile(50) / 1000:.3f}ms"
-            for name, n in result.variant_counts.most_common()))
-    return lines
+def write_outputs(args: argparse.Namespace, result: RunResult, out: TextIO,
+                  weights: dict[str, float] | None, capacity: CapacityResult | None = None) -> dict[str, Any]:
+    """Build the v1 report, print its summary, and write --json / --html."""
+    split = check_split(result.variant_counts, weights, args.confidence) if weights else None
+    report = build_report(result, capacity=capacity, split=split)
+    print_summary(report, out)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(dumps(report))
+    if args.html:
+        with open(args.html, "w", encoding="utf-8") as fh:
+            fh.write(render_html(report))
+    return report
 
 
 def main_run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         options = options_from_args(args)
+        weights = split_weights(args)
     except (LoadOptionsError, WorkloadError) as exc:
         print(f"isthmus loadtest: {exc}", file=sys.stderr)
         return 2
@@ -159,9 +185,5 @@ def main_run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except (WorkerError, WorkloadError, OSError) as exc:
         print(f"isthmus loadtest: {exc}", file=sys.stderr)
         return 1
-    for line in summary_lines(result):
-        print(line, file=out)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result.to_wire(), fh)
+    write_outputs(args, result, out, weights)
     return 0

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from isthmus.loadtest import schedule
 from isthmus.loadtest.cli import main_run, options_from_args, register
+from isthmus.loadtest.report_json import loads
 from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.workers import LoadOptionsError
 
@@ -27,10 +28,17 @@ def parse(*argv: str) -> argparse.Namespace:
     return p.parse_args(["loadtest", "run", *argv])
 
 
+def parse_capacity(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    register(p.add_subparsers())
+    return p.parse_args(["loadtest", "capacity", *argv])
+
+
 class ThreadServer:
     """An aiohttp server on its own loop in a thread (the CLI runs its own event loop)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, delay: float = 0.0) -> None:
+        self.delay = delay
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.ssl_context = ssl_context
@@ -44,6 +52,8 @@ class ThreadServer:
 
         async def handler(request: web.Request) -> web.Response:
             self.count += 1
+            if self.delay:
+                await asyncio.sleep(self.delay)
             return web.Response(text="{}", headers={"x-isthmus-backend": "v1"})
 
         app = web.Application()
@@ -104,16 +114,36 @@ def test_bad_target_url() -> None:
         options_from_args(parse("ftp://127.0.0.1/", "--rate", "1"))
 
 
-def test_run_prints_a_summary_and_writes_json(server: ThreadServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_prints_a_summary_and_writes_reports(server: ThreadServer, tmp_path: Path) -> None:
     out = io.StringIO()
-    path = tmp_path / "run.json"
+    path, html = tmp_path / "run.json", tmp_path / "run.html"
     code = main_run(parse(f"http://127.0.0.1:{server.port}", "--rate", "100", "--duration", "1s", "--connections", "2",
-                          "--json", str(path)), out)
+                          "--json", str(path), "--html", str(html), "--weights", "v1=1"), out)
     assert code == 0 and server.count == 100
+    report = loads(path.read_text())
+    assert report["totals"]["intended"] == 100 and report["totals"]["ok"] == 100 and report["totals"]["errors"] == 0
+    assert report["variants"][0]["name"] == "v1" and report["variants"][0]["count"] == 100
+    assert report["split"]["consistent"] is True
     text = out.getvalue()
-    assert "100 intended, 100 sent, 100 ok, 0 errors" in text and "p99.9" in text and "v1 100" in text
-    result = RunResult.from_wire(json.loads(path.read_text()))
-    assert result.ok == 100 and result.latency.get_total_count() == 100
+    assert "v1" in text and "p99" in text
+    assert "data:image/png;base64," in html.read_text()
+
+
+def test_capacity_finds_the_rate_limit_of_a_slow_server(tmp_path: Path) -> None:
+    """A server that answers one request at a time in ~20 ms holds about 50/s on one connection."""
+    s = ThreadServer(delay=0.02)
+    try:
+        out = io.StringIO()
+        path = tmp_path / "cap.json"
+        args = parse_capacity(f"http://127.0.0.1:{s.port}", "--slo", "p99=200ms", "--start-rate", "10",
+                              "--max-rate", "400", "--trial-duration", "1s", "--connections", "1",
+                              "--precision", "0.25", "--json", str(path), "--quiet")
+        assert args.func(args, out) == 0
+    finally:
+        s.stop()
+    cap = loads(path.read_text())["capacity"]
+    assert 20 <= cap["capacity_rps"] <= 60, cap
+    assert cap["binding"] in ("latency p99", "throughput")
 
 
 def test_invalid_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,15 +161,18 @@ def test_tls_with_cacert_and_insecure(tmp_path: Path) -> None:
     s = ThreadServer(server_ctx)
     try:
         url = f"https://127.0.0.1:{s.port}"
-        ok = io.StringIO()
-        assert main_run(parse(url, "--rate", "50", "--duration", "0.2s", "--cacert", str(ca_file), "--quiet"), ok) == 0
-        assert "10 ok, 0 errors" in ok.getvalue()
-        insecure = io.StringIO()
-        assert main_run(parse(url, "--rate", "50", "--duration", "0.2s", "--insecure"), insecure) == 0
-        assert "10 ok" in insecure.getvalue()
-        untrusted = io.StringIO()  # the system CAs do not know trustme's CA: every request fails to connect
-        assert main_run(parse(url, "--rate", "50", "--duration", "0.2s", "--timeout", "1s"), untrusted) == 0
-        assert "connect 10" in untrusted.getvalue()
+
+        def totals(*extra: str) -> dict:
+            out = tmp_path / "r.json"
+            assert main_run(parse(url, "--rate", "50", "--duration", "0.2s", "--quiet", "--json", str(out), *extra),
+                            io.StringIO()) == 0
+            report = loads(out.read_text())
+            return {"ok": report["totals"]["ok"], **report["errors"]}
+
+        assert totals("--cacert", str(ca_file)) == {"ok": 10}
+        assert totals("--insecure") == {"ok": 10}
+        # the system CAs do not know trustme's CA: every request fails to connect
+        assert totals("--timeout", "1s") == {"ok": 0, "connect": 10}
     finally:
         s.stop()
     assert s.count == 20
