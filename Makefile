@@ -11,7 +11,7 @@ PEER_NAMES := kserve mlserver ray
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit peers venv bench clean
+.PHONY: demo test test-unit peers venv bench lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ test: $(VENV)/.installed-test peers
 # Unit tests only: no model-server peers needed.
 test-unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not peers" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check isthmus tests bench
 
 # Benchmarks (reports, never tests): direct vs Isthmus vs Envoy vs nginx vs a naive proxy.
 # See docs/benchmarks.md; results land in bench/results/.

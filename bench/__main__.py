@@ -11,7 +11,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,16 @@ from bench import profiling, report
 from bench.generators import GeneratorPlan, WrkGenerator
 from bench.loadtest_generator import IsthmusLoadtestGenerator
 from bench.procs import Supervisor, cpu_busy_seconds, load_average, tree_cpu_seconds
-from bench.targets import INFER_PATH, PROXIES, REQUEST_BODY, Running, Tools, start_backend, unavailable_reason, versions
+from bench.targets import (
+    INFER_PATH,
+    PROXIES,
+    REQUEST_BODY,
+    Running,
+    Tools,
+    start_backend,
+    unavailable_reason,
+    versions,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,12 @@ from typing import Any, Mapping
 
 import orjson
 
-from isthmus.backends.errors import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
+from isthmus.backends.errors import (
+    BackendFailed,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+)
 from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout
 
 JSON_HEADERS = {"Content-Type": "application/json"}

@@ -10,7 +10,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from isthmus.backends.base import CallContext
-from isthmus.backends.errors import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
+from isthmus.backends.errors import (
+    BackendFailed,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+)
 from isthmus.backends.http_base import naming_of
 from isthmus.backends.onnx_providers import choose_providers, verify_active
 from isthmus.codecs import CodecError, InferRequest, InferResponse, Tensor

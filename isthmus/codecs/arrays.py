@@ -86,7 +86,7 @@ def _coerce(parsed: np.ndarray, dtype: np.dtype, datatype: str) -> np.ndarray:
         raise CodecError(f"{datatype} data must be numbers, found non-numeric values")
     if dtype.kind == "b":
         if kind != "b":
-            raise CodecError(f"BOOL data must be true/false")
+            raise CodecError("BOOL data must be true/false")
         return parsed
     if kind == "b":
         raise CodecError(f"{datatype} data must be numbers, found true/false")

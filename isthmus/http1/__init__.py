@@ -6,6 +6,13 @@ request bytes, one request per connection at a time, a bounded pool per endpoint
 Parsing is httptools' (llhttp), never hand-written.
 """
 
-from isthmus.http1.client import ConnectError, Http1Error, Http1Pool, ProtocolError, RequestTimeout, Response
+from isthmus.http1.client import (
+    ConnectError,
+    Http1Error,
+    Http1Pool,
+    ProtocolError,
+    RequestTimeout,
+    Response,
+)
 
 __all__ = ["ConnectError", "Http1Error", "Http1Pool", "ProtocolError", "RequestTimeout", "Response"]

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from isthmus.http1.connection import BadResponse, ConnectionClosed, Http1Connection, TimedOut
+from isthmus.http1.connection import (
+    BadResponse,
+    ConnectionClosed,
+    Http1Connection,
+    TimedOut,
+)
 
 
 class Http1Error(Exception):

@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
+from isthmus.loadtest.errors import LoadTestError
 from isthmus.loadtest.results import RunResult
 
 
-class CapacityError(ValueError):
+class CapacityError(LoadTestError, ValueError):
     """A bad SLO, error budget or search parameter."""
 
 

@@ -10,10 +10,15 @@ from typing import Any, Callable, TextIO
 
 from isthmus.config.units import parse_duration
 from isthmus.loadtest import schedule
-from isthmus.loadtest.capacity import CapacityError, CapacityResult, find_capacity, parse_error_budget, parse_slo
+from isthmus.loadtest.capacity import (
+    CapacityResult,
+    find_capacity,
+    parse_error_budget,
+    parse_slo,
+)
+from isthmus.loadtest.errors import LoadTestError
 from isthmus.loadtest.results import RunResult
-from isthmus.loadtest.workers import LoadOptionsError, WorkerError, event_loop_factory, run_load
-from isthmus.loadtest.workload import WorkloadError
+from isthmus.loadtest.workers import event_loop_factory, run_load
 
 
 def add_capacity_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser, Any], None]) -> None:
@@ -46,7 +51,7 @@ def main_capacity(args: argparse.Namespace, out: TextIO | None = None) -> int:
         duration = parse_duration(args.trial_duration)
         base = options_from_args(args, schedule.constant(args.start_rate, duration))
         weights = split_weights(args)
-    except (ValueError, LoadOptionsError, WorkloadError, CapacityError) as exc:
+    except (ValueError, LoadTestError) as exc:
         print(f"isthmus loadtest capacity: {exc}", file=sys.stderr)
         return 2
     runs: dict[float, RunResult] = {}
@@ -68,7 +73,7 @@ def main_capacity(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             found = runner.run(search())
-    except (WorkerError, WorkloadError, CapacityError, OSError) as exc:
+    except (LoadTestError, OSError) as exc:
         print(f"isthmus loadtest capacity: {exc}", file=sys.stderr)
         return 1
     # The report's run is the highest passing trial's (or the first trial's when none passed).

@@ -15,14 +15,15 @@ from isthmus.config import ConfigError, load_config
 from isthmus.config.units import parse_duration
 from isthmus.loadtest import schedule
 from isthmus.loadtest.capacity import CapacityResult
+from isthmus.loadtest.errors import LoadTestError
+from isthmus.loadtest.progress import ProgressDisplay
 from isthmus.loadtest.report_html import render_html
 from isthmus.loadtest.report_json import build_report, dumps
+from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.split import check_split, parse_weights, weights_from_config
 from isthmus.loadtest.summary import print_summary
-from isthmus.loadtest.progress import ProgressDisplay
-from isthmus.loadtest.results import RunResult
-from isthmus.loadtest.workers import LoadOptions, LoadOptionsError, WorkerError, run_load_blocking
-from isthmus.loadtest.workload import PROTOCOLS, WorkloadError, WorkloadSpec
+from isthmus.loadtest.workers import LoadOptions, LoadOptionsError, run_load_blocking
+from isthmus.loadtest.workload import PROTOCOLS, WorkloadSpec
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -176,13 +177,13 @@ def main_run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         options = options_from_args(args)
         weights = split_weights(args)
-    except (LoadOptionsError, WorkloadError) as exc:
+    except LoadTestError as exc:
         print(f"isthmus loadtest: {exc}", file=sys.stderr)
         return 2
     try:
         with ProgressDisplay(options.profile, quiet=args.quiet, file=out) as progress:
             result = run_load_blocking(options, on_tick=progress.update if progress.enabled else None)
-    except (WorkerError, WorkloadError, OSError) as exc:
+    except (LoadTestError, OSError) as exc:
         print(f"isthmus loadtest: {exc}", file=sys.stderr)
         return 1
     write_outputs(args, result, out, weights)

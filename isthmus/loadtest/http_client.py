@@ -22,13 +22,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from isthmus.loadtest.errors import LoadTestError
 from isthmus.loadtest.workload import Request
 
 BACKEND_HEADER = b"x-isthmus-backend"
 DoneCallback = Callable[[object, int, "str | None", "str | None"], None]
 
 
-class TargetError(ValueError):
+class TargetError(LoadTestError, ValueError):
     """A target URL the client cannot send to."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from isthmus.loadtest.capacity import CapacityResult
+from isthmus.loadtest.errors import LoadTestError
 from isthmus.loadtest.results import RunResult, new_histogram
 from isthmus.loadtest.split import SplitCheck
 
@@ -22,7 +23,7 @@ SCHEMA_VERSION = "isthmus.loadtest/v1"
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))
 
 
-class ReportError(ValueError):
+class ReportError(LoadTestError, ValueError):
     """A document that is not a report of a schema version this code reads."""
 
 

@@ -8,7 +8,6 @@ kind and never recorded in a latency histogram.
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any

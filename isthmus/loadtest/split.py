@@ -14,9 +14,10 @@ from statistics import NormalDist
 from typing import Mapping
 
 from isthmus.config import Config
+from isthmus.loadtest.errors import LoadTestError
 
 
-class SplitError(ValueError):
+class SplitError(LoadTestError, ValueError):
     """Bad weights, or a config with no route to take them from."""
 
 

@@ -22,8 +22,14 @@ from typing import Any, Callable
 
 from isthmus.loadtest import schedule
 from isthmus.loadtest.engine import Engine, Tick
+from isthmus.loadtest.errors import LoadTestError
 from isthmus.loadtest.http_client import HttpTransport, client_ssl_context, parse_target
-from isthmus.loadtest.results import Interval, RunResult, decode_histogram, encode_histogram
+from isthmus.loadtest.results import (
+    Interval,
+    RunResult,
+    decode_histogram,
+    encode_histogram,
+)
 from isthmus.loadtest.workload import WorkloadSpec, build_requests
 
 MAX_DURATION_S = 3600.0
@@ -33,11 +39,11 @@ MAX_WORKERS = 64
 START_TIMEOUT_S = 120.0
 
 
-class LoadOptionsError(ValueError):
+class LoadOptionsError(LoadTestError, ValueError):
     """Options that do not describe a sane, bounded run."""
 
 
-class WorkerError(RuntimeError):
+class WorkerError(LoadTestError, RuntimeError):
     """A worker process failed."""
 
 

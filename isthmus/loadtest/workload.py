@@ -17,6 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 import orjson
 
+from isthmus.loadtest.errors import LoadTestError
+
 PROTOCOLS = ("v2", "v1", "tfserving", "ray")
 INT_RANGES = {
     "INT8": (-128, 127), "INT16": (-32768, 32767), "INT32": (-(2**31), 2**31 - 1), "INT64": (-(2**63), 2**63 - 1),
@@ -28,7 +30,7 @@ MAX_PREBUILT = 100_000  # bodies kept per worker; beyond this the sequence repea
 MAX_PREBUILT_BYTES = 256 * 2**20  # ... and at most this much of them
 
 
-class WorkloadError(ValueError):
+class WorkloadError(LoadTestError, ValueError):
     """A workload that cannot be built (bad shape, datatype, protocol or request file)."""
 
 

@@ -1,6 +1,11 @@
 """Routing: pick the backend (variant) for one request. Pure, no I/O."""
 
-from isthmus.router.errors import RoutingError, UnknownModel, UnknownVariant, UnknownVersion
+from isthmus.router.errors import (
+    RoutingError,
+    UnknownModel,
+    UnknownVariant,
+    UnknownVersion,
+)
 from isthmus.router.table import Decision, Route, RouteTable, Variant
 
 __all__ = [

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Callable, Union
 
 from isthmus.xds import type_urls
-from isthmus.xds.base import Cancel, DeltaResponse, DeltaWatchRequest, NodeInfo, Response, WatchRequest
+from isthmus.xds.base import (
+    Cancel,
+    DeltaResponse,
+    DeltaWatchRequest,
+    NodeInfo,
+    Response,
+    WatchRequest,
+)
 from isthmus.xds.snapshot import Snapshot
 
 log = logging.getLogger(__name__)

@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pydantic
-from google.protobuf import any_pb2, message
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from google.protobuf import any_pb2, message
 
-from isthmus.config import Config
-from isthmus.config import checks
+from isthmus.config import Config, checks
 from isthmus.xds import metadata, type_urls
 from isthmus.xds.errors import ResourceError
 from isthmus.xds.resources import HTTP_LISTENER, HTTP_ROUTES, TLS_VERSIONS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
 from envoy.config.core.v3 import base_pb2
+from google.protobuf import json_format, struct_pb2
 
 KEY = "isthmus"
 

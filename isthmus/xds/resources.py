@@ -13,16 +13,18 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from google.protobuf import duration_pb2, message, wrappers_pb2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import regex_pb2
+from google.protobuf import duration_pb2, message, wrappers_pb2
 
 from isthmus.config import Config, ListenerConfig, RouteConfig
 from isthmus.config.model import OnnxBackendConfig

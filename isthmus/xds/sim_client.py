@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import grpc
-from google.protobuf import any_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from google.protobuf import any_pb2
 
 from isthmus.xds import type_urls
 

@@ -11,11 +11,13 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
-from google.protobuf import any_pb2, message
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from google.protobuf import any_pb2, message
 
 from isthmus.xds import type_urls
 from isthmus.xds.errors import InconsistentSnapshot

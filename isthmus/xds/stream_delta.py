@@ -16,7 +16,14 @@ from typing import Callable
 from envoy.service.discovery.v3 import discovery_pb2
 
 from isthmus.xds import type_urls
-from isthmus.xds.base import Cancel, ConfigWatcher, DeltaResponse, DeltaWatchRequest, NodeInfo, StreamCallbacks
+from isthmus.xds.base import (
+    Cancel,
+    ConfigWatcher,
+    DeltaResponse,
+    DeltaWatchRequest,
+    NodeInfo,
+    StreamCallbacks,
+)
 from isthmus.xds.stream_sotw import WILDCARD_TYPES, StreamError, node_info
 
 log = logging.getLogger(__name__)

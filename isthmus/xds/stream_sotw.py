@@ -16,7 +16,14 @@ from typing import Callable
 from envoy.service.discovery.v3 import discovery_pb2
 
 from isthmus.xds import type_urls
-from isthmus.xds.base import Cancel, ConfigWatcher, NodeInfo, Response, StreamCallbacks, WatchRequest
+from isthmus.xds.base import (
+    Cancel,
+    ConfigWatcher,
+    NodeInfo,
+    Response,
+    StreamCallbacks,
+    WatchRequest,
+)
 from isthmus.xds.errors import XdsError
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,14 @@ import numpy as np
 import orjson
 import pytest
 
-from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, CallContext, build_backend
+from isthmus.backends import (
+    BackendFailed,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+    CallContext,
+    build_backend,
+)
 from isthmus.codecs import InferRequest, v1, v2
 from isthmus.config import Config
 from tests.conftest import free_port, v2_body

@@ -7,7 +7,14 @@ import orjson
 import pytest
 
 from isthmus.backends import CallContext, build_backend
-from isthmus.backends.onnx_providers import CPU, CUDA, TENSORRT, DeviceUnavailable, choose_providers, verify_active
+from isthmus.backends.onnx_providers import (
+    CPU,
+    CUDA,
+    TENSORRT,
+    DeviceUnavailable,
+    choose_providers,
+    verify_active,
+)
 from isthmus.codecs import CodecError, InferRequest, v2
 from isthmus.config import Config
 from tests.conftest import v2_body

@@ -2,8 +2,21 @@ import numpy as np
 import orjson
 import pytest
 
-from isthmus.codecs import CodecError, InferRequest, InferResponse, Tensor, TensorNaming, tfserving, v1
-from isthmus.codecs.convert import request_instances, request_tensors, response_predictions, response_tensors
+from isthmus.codecs import (
+    CodecError,
+    InferRequest,
+    InferResponse,
+    Tensor,
+    TensorNaming,
+    tfserving,
+    v1,
+)
+from isthmus.codecs.convert import (
+    request_instances,
+    request_tensors,
+    response_predictions,
+    response_tensors,
+)
 
 NAMING = TensorNaming("in", "out", "FP32")
 

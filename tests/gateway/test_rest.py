@@ -3,7 +3,12 @@
 import orjson
 import pytest
 
-from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
+from isthmus.backends import (
+    BackendFailed,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+)
 from isthmus.backends.fake import FakeBackend, doubling
 from tests.conftest import v2_body
 

@@ -5,11 +5,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+import urllib.request
 
 import orjson
 import pytest
-import urllib.request
 
 from tests.conftest import free_port, v2_body
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import ssl
 import threading
 from pathlib import Path
@@ -18,7 +17,6 @@ from aiohttp import web
 from isthmus.loadtest import schedule
 from isthmus.loadtest.cli import main_run, options_from_args, register
 from isthmus.loadtest.report_json import loads
-from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.workers import LoadOptionsError
 
 

@@ -11,7 +11,11 @@ from matplotlib.image import imread
 from isthmus.loadtest.report_html import render_html, render_plots
 from isthmus.loadtest.report_json import build_report
 from isthmus.loadtest.results import RunResult
-from tests.loadtest.test_report_json import synthetic_capacity, synthetic_run, synthetic_split
+from tests.loadtest.test_report_json import (
+    synthetic_capacity,
+    synthetic_run,
+    synthetic_split,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = re.compile(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')

@@ -11,7 +11,14 @@ import jsonschema
 import pytest
 
 from isthmus.loadtest.capacity import CapacityResult, find_capacity, parse_slo
-from isthmus.loadtest.report_json import SCHEMA_VERSION, ReportError, build_report, dumps, loads, report_schema
+from isthmus.loadtest.report_json import (
+    SCHEMA_VERSION,
+    ReportError,
+    build_report,
+    dumps,
+    loads,
+    report_schema,
+)
 from isthmus.loadtest.results import Interval, RunResult, new_histogram
 from isthmus.loadtest.split import SplitCheck, check_split
 

@@ -8,7 +8,11 @@ from isthmus.loadtest.report_json import build_report
 from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.split import check_split
 from isthmus.loadtest.summary import print_summary, summary_text
-from tests.loadtest.test_report_json import synthetic_capacity, synthetic_run, synthetic_split
+from tests.loadtest.test_report_json import (
+    synthetic_capacity,
+    synthetic_run,
+    synthetic_split,
+)
 
 
 class FakeTTY(io.StringIO):

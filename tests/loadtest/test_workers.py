@@ -9,9 +9,15 @@ import pytest
 from aiohttp import web
 
 from isthmus.loadtest import schedule
-from isthmus.loadtest.results import Interval, RunResult, new_histogram
-from isthmus.loadtest.workers import LoadOptions, LoadOptionsError, connections_of, merge_ticks, run_load
 from isthmus.loadtest.engine import Tick
+from isthmus.loadtest.results import Interval, RunResult, new_histogram
+from isthmus.loadtest.workers import (
+    LoadOptions,
+    LoadOptionsError,
+    connections_of,
+    merge_ticks,
+    run_load,
+)
 
 PCTS = (0, 10, 50, 90, 99, 99.9, 99.99, 100)
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from isthmus.loadtest.workload import WorkloadError, WorkloadSpec, build_requests, default_path, file_bodies
+from isthmus.loadtest.workload import (
+    WorkloadError,
+    WorkloadSpec,
+    build_requests,
+    default_path,
+    file_bodies,
+)
 
 
 @pytest.mark.parametrize(("protocol", "path"), [

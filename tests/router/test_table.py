@@ -1,6 +1,13 @@
 import pytest
 
-from isthmus.router import Route, RouteTable, UnknownModel, UnknownVariant, UnknownVersion, Variant
+from isthmus.router import (
+    Route,
+    RouteTable,
+    UnknownModel,
+    UnknownVariant,
+    UnknownVersion,
+    Variant,
+)
 
 ROUTE = Route(
     "fraud",

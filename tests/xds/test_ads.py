@@ -13,8 +13,6 @@ from isthmus.xds.sim_client import SimClient
 from tests.xds.helpers import config
 
 
-
-
 def snap(**kw) -> Snapshot:
     return Snapshot.build(resources_from_config(config(**kw)))
 

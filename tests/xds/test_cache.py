@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from isthmus.xds import NodeInfo, Snapshot, SnapshotCache, resources_from_config, type_urls
+from isthmus.xds import (
+    NodeInfo,
+    Snapshot,
+    SnapshotCache,
+    resources_from_config,
+    type_urls,
+)
 from isthmus.xds.base import DeltaWatchRequest, WatchRequest
 from isthmus.xds.resources import HTTP_LISTENER, HTTP_ROUTES
 from tests.xds.helpers import config

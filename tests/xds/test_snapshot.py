@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from isthmus.xds import InconsistentSnapshot, Snapshot, resources_from_config, staged, type_urls
+from isthmus.xds import (
+    InconsistentSnapshot,
+    Snapshot,
+    resources_from_config,
+    staged,
+    type_urls,
+)
 from isthmus.xds.resources import HTTP_ROUTES
 from tests.xds.helpers import config
 

@@ -38,9 +38,8 @@ def main(argv: list[str]) -> int:
     # (argparse abbreviation would otherwise read --model as its --model_name).
     sys.argv = sys.argv[:1]
     sys.path.append(str(Path(__file__).resolve().parents[1]))  # appended: never shadows kserve
-    from affine_model import InvalidInstances, affine_instances  # noqa: PLC0415
-
     import numpy as np  # noqa: PLC0415
+    from affine_model import InvalidInstances, affine_instances  # noqa: PLC0415
     from kserve import Model, ModelServer  # noqa: PLC0415
     from kserve.errors import InvalidInput  # noqa: PLC0415
     from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse  # noqa: PLC0415

@@ -44,11 +44,10 @@ def free_port() -> int:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    from affine_runtime import INPUT_NAME, OUTPUT_NAME, AffineRuntime  # noqa: PLC0415  (script dir)
     from mlserver import MLServer  # noqa: PLC0415
     from mlserver.settings import ModelParameters, ModelSettings, Settings  # noqa: PLC0415
     from mlserver.types import MetadataTensor  # noqa: PLC0415
-
-    from affine_runtime import INPUT_NAME, OUTPUT_NAME, AffineRuntime  # noqa: PLC0415  (script dir)
 
     async def serve(workdir: str) -> None:
         settings = Settings(
