@@ -8,7 +8,7 @@ from typing import Callable
 
 from aiohttp import web
 
-from isthmus.backends import Backend, build_backends
+from isthmus.backends import Backend, build_backend, build_backends
 from isthmus.config import Config, ConfigError, ConfigIssue
 from isthmus.gateway.app import make_server
 from isthmus.gateway.dataplane import DataPlane
@@ -40,6 +40,8 @@ class GatewayServer:
         self._port = port if port is not None else config.listener.port
         self._reuse_port = reuse_port
         self._runner: web.ServerRunner | None = None
+        self._apply_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
         self.port: int | None = None
 
     @property
@@ -66,22 +68,77 @@ class GatewayServer:
         log.info("isthmus listening on %s", self.url)
 
     async def _start_backends(self) -> None:
-        """Start every backend; any that cannot start (a model that won't load on its device)
-        stops the gateway with a config error naming the backend."""
-        names = list(self._backends)
-        results = await asyncio.gather(*(self._backends[n].start() for n in names), return_exceptions=True)
+        await self._start(self._backends, self._source)
+
+    @staticmethod
+    async def _start(backends: dict[str, Backend], source: str) -> None:
+        """Start backends; any that cannot start (a model that won't load on its device) is a
+        config error naming the backend, and those started are closed again."""
+        names = list(backends)
+        results = await asyncio.gather(*(backends[n].start() for n in names), return_exceptions=True)
         issues = [
-            ConfigIssue(self._source, None, f"backends[{n}]", f"cannot start backend '{n}': {r}")
+            ConfigIssue(source, None, f"backends[{n}]", f"cannot start backend '{n}': {r}")
             for n, r in zip(names, results)
             if isinstance(r, Exception)
         ]
         if issues:
-            await asyncio.gather(*(b.close() for b in self._backends.values()), return_exceptions=True)
+            await asyncio.gather(*(b.close() for b in backends.values()), return_exceptions=True)
             raise ConfigError(issues)
+
+    async def apply(self, config: Config, version: str, source: str) -> None:
+        """Install a new generation of backends and routes, atomically.
+
+        Backends whose config is unchanged are kept (pools and ONNX sessions
+        survive); new ones are started first, and if any cannot start the
+        current generation stays and :class:`ConfigError` is raised. Requests
+        in flight finish on the generation they started with; backends no
+        longer used are closed once they can have no request left (after
+        their timeout, twice for a fallback). The listener itself (address,
+        TLS, body limit) is not changed by a reload.
+        """
+        async with self._apply_lock:
+            old = self.dataplane.state
+            backends: dict[str, Backend] = {}
+            fresh: dict[str, Backend] = {}
+            for b in config.backends:
+                current = old.backends.get(b.name)
+                if current is not None and _same(old.config, config, b.name):
+                    backends[b.name] = current
+                else:
+                    backends[b.name] = fresh[b.name] = build_backend(b)
+            await self._start(fresh, source)
+            config = config.model_copy(update={"listener": self.config.listener})
+            self.dataplane.swap(GatewayState.build(config, backends, version, source))
+            kept = {id(b) for b in backends.values()}
+            retired = [b for b in old.backends.values() if id(b) not in kept]
+            if retired:
+                grace = 2 * max((getattr(old.config.backend(b.name), "timeout", 10.0) for b in retired)) + 1.0
+                task = asyncio.create_task(_close_later(retired, grace))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+            log.info("config %s from %s applied (%d backends, %d new)", version, source, len(backends), len(fresh))
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        retiring = list(self._retiring)
+        for task in retiring:
+            task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
         current = {id(b): b for b in [*self._backends.values(), *self.dataplane.state.backends.values()]}
         await asyncio.gather(*(b.close() for b in current.values()), return_exceptions=True)
+
+
+def _same(old: Config, new: Config, name: str) -> bool:
+    try:
+        return old.backend(name) == new.backend(name)
+    except KeyError:
+        return False
+
+
+async def _close_later(backends: list[Backend], delay: float) -> None:
+    try:
+        await asyncio.sleep(delay)
+    finally:
+        await asyncio.gather(*(b.close() for b in backends), return_exceptions=True)
