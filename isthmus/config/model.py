@@ -114,16 +114,48 @@ class VariantConfig(_Frozen):
     version: str | None = Field(None, description="public version label (default: the backend's version)")
 
 
+class RouteCacheConfig(_Frozen):
+    """Per-route result caching and coalescing (off unless ``enabled``)."""
+
+    enabled: bool = False
+    ttl: Duration = Field(60.0, description="how long an answer is served from the cache")
+    max_entry_size: ByteSize = Field(2**20, description="answers larger than this are not stored")
+    coalesce: bool = Field(True, description="identical in-flight requests share one backend call")
+
+
 class RouteConfig(_Frozen):
     model: Name = Field(description="public model name apps call")
     variants: list[VariantConfig] = Field(min_length=1)
     sticky_header: HeaderName | None = Field(None, description="header whose value keeps a user on one variant")
     override_header: HeaderName | None = Field(None, description="header naming a variant (backend) to pin")
     fallback: Name | None = Field(None, description="backend used when the chosen one fails")
+    cache: RouteCacheConfig = RouteCacheConfig()
+
+
+class RedisConfig(_Frozen):
+    """The shared L2 cache. Give one of ``url``, ``cluster_nodes`` or ``sentinels``."""
+
+    url: str | None = Field(None, pattern=r"^rediss?://", description="standalone server, redis://host:port/db")
+    cluster_nodes: list[str] = Field(default_factory=list, description="Redis Cluster startup nodes, host:port")
+    sentinels: list[str] = Field(default_factory=list, description="Sentinel addresses, host:port")
+    sentinel_service: str | None = Field(None, description="the master's name in Sentinel")
+    timeout: Duration = Field(0.005, description="per-command limit; slower answers count as a miss")
+    max_connections: int = Field(64, gt=0, description="connection pool size (callers wait for a free one)")
+    distributed_coalescing: bool = Field(False, description="one backend call per key across all replicas")
+    lock_ttl: Duration = Field(5.0, description="longest a crashed lock holder can delay the others")
+
+
+class CacheConfig(_Frozen):
+    memory_max_bytes: ByteSize = Field(64 * 2**20, description="L1 in-process cache size")
+    redis: RedisConfig | None = None
+    tenant_header: HeaderName | None = Field(
+        None, description="header naming the tenant (else the client certificate's subject under mTLS)"
+    )
 
 
 class Config(_Frozen):
     listener: ListenerConfig = ListenerConfig()
+    cache: CacheConfig = CacheConfig()
     backends: list[BackendConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
 

@@ -43,8 +43,10 @@ def config_from_resources(resources: Mapping[str, Mapping[str, message.Message]]
         raise ResourceError(f"Listener '{HTTP_LISTENER}' missing")
     if route_config is None:
         raise ResourceError(f"RouteConfiguration '{HTTP_ROUTES}' missing")
+    listener_doc = _listener(listener)
     doc = {
-        "listener": _listener(listener),
+        "cache": listener_doc.pop("cache", {}),
+        "listener": listener_doc,
         "backends": [_backend(c, assignments) for c in clusters.values()],
         "routes": _routes(route_config),
     }
@@ -145,6 +147,8 @@ def _routes(rc: route_pb2.RouteConfiguration) -> list[dict[str, Any]]:
                 r["sticky_header"] = action.hash_policy[0].header.header_name
             if meta.get("fallback") is not None:
                 r["fallback"] = meta["fallback"]
+            if meta.get("cache") is not None:
+                r["cache"] = meta["cache"]
             out[model] = r
     for model, header in overrides.items():
         if model in out:

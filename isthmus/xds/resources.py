@@ -27,7 +27,7 @@ from envoy.type.matcher.v3 import regex_pb2
 from google.protobuf import duration_pb2, message, wrappers_pb2
 
 from isthmus.config import Config, ListenerConfig, RouteConfig
-from isthmus.config.model import OnnxBackendConfig
+from isthmus.config.model import CacheConfig, OnnxBackendConfig
 from isthmus.xds import type_urls
 from isthmus.xds.metadata import metadata
 
@@ -52,7 +52,7 @@ def resources_from_config(config: Config) -> Resources:
         clusters[b.name] = cluster
         if assignment is not None:
             endpoints[b.name] = assignment
-    listeners: dict[str, message.Message] = {HTTP_LISTENER: _http_listener(config.listener)}
+    listeners: dict[str, message.Message] = {HTTP_LISTENER: _http_listener(config.listener, config.cache)}
     routes: dict[str, message.Message] = {HTTP_ROUTES: _http_route_config(config)}
     for r in config.routes:
         name = GRPC_ROUTES_PREFIX + r.model
@@ -128,11 +128,12 @@ def _is_ip(host: str) -> bool:
 # --- listeners --------------------------------------------------------------------------------
 
 
-def _http_listener(cfg: ListenerConfig) -> listener_pb2.Listener:
+def _http_listener(cfg: ListenerConfig, cache: CacheConfig) -> listener_pb2.Listener:
     lst = listener_pb2.Listener(name=HTTP_LISTENER)
     lst.address.socket_address.address = cfg.host
     lst.address.socket_address.port_value = cfg.port
-    lst.metadata.CopyFrom(metadata({"max_body_size": cfg.max_body_size}))
+    # the gateway-wide cache settings ride on the listener, the one resource every gateway reads
+    lst.metadata.CopyFrom(metadata({"max_body_size": cfg.max_body_size, "cache": cache.model_dump(mode="json")}))
     chain = lst.filter_chains.add()
     f = chain.filters.add(name="envoy.filters.network.http_connection_manager")
     f.typed_config.Pack(_hcm(HTTP_ROUTES, "isthmus_http"))
@@ -213,7 +214,8 @@ def _add_routes(vh: route_components_pb2.VirtualHost, config: Config, r: RouteCo
         action.hash_policy.add().header.header_name = r.sticky_header
         action.weighted_clusters.use_hash_policy.value = True
     route.metadata.CopyFrom(
-        metadata({"model": r.model, "versions": [v.version for v in r.variants], "fallback": r.fallback})
+        metadata({"model": r.model, "versions": [v.version for v in r.variants], "fallback": r.fallback,
+                  "cache": r.cache.model_dump(mode="json")})
     )
 
 

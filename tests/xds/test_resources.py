@@ -38,6 +38,11 @@ routes:
     fallback: e
   - model: m.two
     variants: [{backend: d, weight: 1}]
+    cache: {enabled: true, ttl: 30s, max_entry_size: 64KiB, coalesce: false}
+cache:
+  memory_max_bytes: 8MiB
+  tenant_header: x-tenant
+  redis: {url: "redis://cache:6379/1", timeout: 3ms, distributed_coalescing: true, lock_ttl: 1s}
 """
 
 

@@ -1,0 +1,1 @@
+"""Result caching (in-process L1, Redis L2) and coalescing of identical in-flight requests."""

@@ -1,0 +1,5 @@
+"""The cache layer's one exception root. Cache failures never reach the app: they fail open."""
+
+
+class CacheError(Exception):
+    """A cache tier could not answer (Redis down, slow, or answering garbage)."""

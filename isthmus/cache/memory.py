@@ -1,0 +1,48 @@
+"""L1: an in-process LRU cache bounded by bytes, with per-entry TTL on an injected clock."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Callable
+
+
+class MemoryTier:
+    def __init__(self, max_bytes: int, clock: Callable[[], float] = time.monotonic):
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self.size = 0
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._entries.get(key)
+        if item is None:
+            return None
+        expires, value = item
+        if expires <= self._clock():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        if len(value) > self.max_bytes:
+            return
+        if key in self._entries:
+            self._drop(key)
+        self._entries[key] = (self._clock() + ttl, value)
+        self.size += len(value)
+        while self.size > self.max_bytes:
+            oldest = next(iter(self._entries))
+            self._drop(oldest)
+
+    def _drop(self, key: str) -> None:
+        _, value = self._entries.pop(key)
+        self.size -= len(value)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def close(self) -> None:
+        self._entries.clear()
+        self.size = 0

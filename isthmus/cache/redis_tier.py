@@ -1,0 +1,89 @@
+"""L2: Redis (standalone URL, Cluster or Sentinel) with a blocking pool and a few-ms timeout.
+
+Every failure — connection refused, timeout, a wrong answer — is raised as
+:class:`CacheError`; the caller fails open. Also the lock and wait used for
+coalescing across gateway replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisError
+
+from isthmus.cache.errors import CacheError
+from isthmus.config.model import RedisConfig
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+def connect(cfg: RedisConfig) -> Any:
+    """A redis-py asyncio client for the configured deployment (no I/O until first use)."""
+    common: dict[str, Any] = {"socket_timeout": cfg.timeout, "socket_connect_timeout": max(cfg.timeout, 0.05)}
+    if cfg.cluster_nodes:
+        nodes = [ClusterNode(*_host_port(n)) for n in cfg.cluster_nodes]
+        return RedisCluster(startup_nodes=nodes, max_connections=cfg.max_connections, **common)
+    if cfg.sentinels:
+        sentinel = Sentinel([_host_port(s) for s in cfg.sentinels], **common)
+        return sentinel.master_for(cfg.sentinel_service or "mymaster", **common)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        cfg.url or "redis://127.0.0.1:6379/0", max_connections=cfg.max_connections, timeout=cfg.timeout, **common
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+class RedisTier:
+    def __init__(self, client: Any, timeout: float):
+        self._client = client
+        self._timeout = timeout
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await coro
+        except TimeoutError:
+            raise CacheError(f"redis {what} took over {self._timeout * 1000:g}ms") from None
+        except (RedisError, OSError) as exc:
+            raise CacheError(f"redis {what} failed: {exc}") from None
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._call("GET", self._client.get(key))
+        if value is not None and not isinstance(value, bytes):
+            raise CacheError(f"redis GET answered {type(value).__name__}, not bytes")
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        await self._call("SET", self._client.set(key, value, px=max(1, int(ttl * 1000))))
+
+    # distributed coalescing -------------------------------------------------------------------
+    async def try_lock(self, key: str, ttl: float) -> str | None:
+        """A token when this replica now holds the key's compute lock, else None."""
+        token = secrets.token_hex(8)
+        ok = await self._call("SET NX", self._client.set(_lock(key), token, nx=True, px=max(1, int(ttl * 1000))))
+        return token if ok else None
+
+    async def unlock(self, key: str, token: str) -> None:
+        await self._call("EVAL", self._client.eval(_RELEASE, 1, _lock(key), token))
+
+    async def locked(self, key: str) -> bool:
+        return bool(await self._call("EXISTS", self._client.exists(_lock(key))))
+
+    async def close(self) -> None:
+        try:
+            await self._client.aclose()
+        except (RedisError, OSError, AttributeError):
+            pass
+
+
+def _lock(key: str) -> str:
+    return key + ":lock"
