@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
+from isthmus.cache.errors import CacheError
 from isthmus.codecs import InferResponse, TensorNaming
 from isthmus.codecs.convert import response_v2_outputs
-from isthmus.cache.errors import CacheError
 
 
 @dataclass(frozen=True, slots=True)

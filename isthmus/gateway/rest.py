@@ -12,7 +12,7 @@ from isthmus.backends import BackendFailed
 from isthmus.codecs import CodecError, v1, v2
 from isthmus.codecs.convert import response_predictions, response_v2_outputs
 from isthmus.gateway.dataplane import Answer, DataPlane
-from isthmus.gateway.headers import BACKEND_HEADER
+from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.routes import Match
 
 JSON = "application/json"
@@ -32,7 +32,8 @@ async def live(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) 
 
 
 async def ready(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
-    return _json({"ready": True})
+    ok = dp.configured
+    return _json({"ready": ok}, 200 if ok else 503)
 
 
 async def model_metadata(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
@@ -50,7 +51,7 @@ async def infer_v2(dp: DataPlane, request: web.BaseRequest, match: Match, rid: s
     model = match.model
     dp.state.routes.route(model)  # an unknown model is a 404 whatever the body
     infer_request = v2.decode_request(await request.read())
-    answer = await dp.infer(model, match.version, infer_request, request.headers, rid)
+    answer = await dp.infer(model, match.version, infer_request, request.headers, rid, client_identity(request))
     outputs = _translated(answer, response_v2_outputs)
     out = v2.encode_response_doc(outputs, model, answer.version, infer_request.id, answer.response.parameters)
     return _answered(out, answer)
@@ -60,7 +61,7 @@ async def predict_v1(dp: DataPlane, request: web.BaseRequest, match: Match, rid:
     model = match.model
     dp.state.routes.route(model)
     infer_request = v1.decode_request(await request.read())
-    answer = await dp.infer(model, None, infer_request, request.headers, rid)
+    answer = await dp.infer(model, None, infer_request, request.headers, rid, client_identity(request))
     return _answered(v1.encode_response(_translated(answer, response_predictions)), answer)
 
 
@@ -87,4 +88,14 @@ def _translated(answer: Answer, convert: Callable[[Any], Any]) -> Any:
 def _answered(body: bytes, answer: Answer) -> web.Response:
     resp = web.Response(body=body, content_type=JSON)
     resp.headers[BACKEND_HEADER] = answer.backend
+    resp.headers[CACHE_HEADER] = answer.cache
     return resp
+
+
+def client_identity(request: web.BaseRequest) -> str | None:
+    """The verified client certificate's subject under mTLS (the default cache tenant), else None."""
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    if not cert:
+        return None
+    return ",".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)

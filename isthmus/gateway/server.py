@@ -9,7 +9,10 @@ from typing import Callable
 from aiohttp import web
 
 from isthmus.backends import Backend, build_backend, build_backends
+from isthmus.cache.redis_tier import RedisTier, connect
+from isthmus.cache.service import ResultCache
 from isthmus.config import Config, ConfigError, ConfigIssue
+from isthmus.config.model import CacheConfig
 from isthmus.gateway.app import make_server
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.state import GatewayState
@@ -35,7 +38,12 @@ class GatewayServer:
         self.config = config
         self._source = source
         self._backends = backends if backends is not None else build_backends(config)
-        self.dataplane = DataPlane(GatewayState.build(config, self._backends, "1", source), random)
+        self.dataplane = DataPlane(
+            GatewayState.build(config, self._backends, "1", source),
+            random,
+            cache=build_cache(config.cache),
+            tenant_header=config.cache.tenant_header,
+        )
         self._host = host if host is not None else config.listener.host
         self._port = port if port is not None else config.listener.port
         self._reuse_port = reuse_port
@@ -128,6 +136,14 @@ class GatewayServer:
         await asyncio.gather(*retiring, return_exceptions=True)
         current = {id(b): b for b in [*self._backends.values(), *self.dataplane.state.backends.values()]}
         await asyncio.gather(*(b.close() for b in current.values()), return_exceptions=True)
+        if self.dataplane.cache is not None:
+            await self.dataplane.cache.close()
+
+
+def build_cache(config: CacheConfig) -> ResultCache:
+    """L1 always (only routes with ``cache.enabled`` use it); Redis as L2 when configured."""
+    l2 = RedisTier(connect(config.redis), config.redis.timeout) if config.redis is not None else None
+    return ResultCache(config, l2)
 
 
 def _same(old: Config, new: Config, name: str) -> bool:

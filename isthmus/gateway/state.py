@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from isthmus.backends import Backend
-from isthmus.config import Config
+from isthmus.config import BackendConfig, Config
 from isthmus.router import RouteTable
 
 
@@ -19,10 +19,15 @@ class GatewayState:
     backends: Mapping[str, Backend]
     version: str
     source: str
+    backend_configs: Mapping[str, BackendConfig]
 
     @classmethod
     def build(cls, config: Config, backends: Mapping[str, Backend], version: str, source: str) -> GatewayState:
-        return cls(config, RouteTable.from_config(config), dict(backends), version, source)
+        configs = {b.name: b for b in config.backends}
+        return cls(config, RouteTable.from_config(config), dict(backends), version, source, configs)
 
     def backend_version(self, name: str) -> str | None:
-        return getattr(self.config.backend(name), "version", None)
+        return self.backend_configs[name].version
+
+    def backend_timeout(self, name: str) -> float:
+        return self.backend_configs[name].timeout

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Mapping
 
 from isthmus.config import Config
+from isthmus.config.model import RouteCacheConfig
 from isthmus.router.errors import UnknownModel, UnknownVariant, UnknownVersion
 from isthmus.router.sticky import rendezvous_pick
 from isthmus.router.weighted import WeightedChoice
@@ -32,7 +33,7 @@ class Decision:
 
 
 class Route:
-    __slots__ = ("model", "variants", "sticky_header", "override_header", "fallback", "_choices")
+    __slots__ = ("model", "variants", "sticky_header", "override_header", "fallback", "cache", "_choices")
 
     def __init__(
         self,
@@ -41,12 +42,14 @@ class Route:
         sticky_header: str | None = None,
         override_header: str | None = None,
         fallback: str | None = None,
+        cache: RouteCacheConfig = RouteCacheConfig(),
     ):
         self.model = model
         self.variants = variants
         self.sticky_header = sticky_header
         self.override_header = override_header
         self.fallback = fallback
+        self.cache = cache
         # One weighted choice per version filter: None = all variants.
         self._choices: dict[str | None, tuple[tuple[Variant, ...], WeightedChoice]] = {}
         for version in {None, *(v.version for v in variants if v.version is not None)}:
@@ -111,7 +114,7 @@ class RouteTable:
                 Variant(v.backend, v.weight, v.version if v.version is not None else config.backend(v.backend).version)
                 for v in r.variants
             )
-            routes[r.model] = Route(r.model, variants, r.sticky_header, r.override_header, r.fallback)
+            routes[r.model] = Route(r.model, variants, r.sticky_header, r.override_header, r.fallback, r.cache)
         return cls(routes)
 
     def route(self, model: str) -> Route:

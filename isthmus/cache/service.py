@@ -1,0 +1,140 @@
+"""The result cache as the data plane sees it: look up, coalesce, call, store — failing open.
+
+L1 (in-process) answers first, then L2 (Redis) when configured. Any cache
+failure is a miss: the request goes to the backend with no client-visible
+error, the failure is counted, logged once per episode, and Redis is skipped
+for a short back-off before it is tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Awaitable, Callable, Literal
+
+from isthmus.cache.coalesce import Coalescer
+from isthmus.cache.degraded import Degradation
+from isthmus.cache.entry import Entry, decode_entry, encode_entry
+from isthmus.cache.errors import CacheError
+from isthmus.cache.memory import MemoryTier
+from isthmus.cache.redis_tier import RedisTier
+from isthmus.config.model import CacheConfig, RouteCacheConfig
+
+Status = Literal["hit", "miss"]
+Call = Callable[[], Awaitable[Entry]]
+
+
+class ResultCache:
+    def __init__(
+        self,
+        config: CacheConfig,
+        l2: RedisTier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self.l1 = MemoryTier(config.memory_max_bytes, clock)
+        self.l2 = l2
+        self.redis_health = Degradation("redis cache", clock=clock)
+        self.coalescer: Coalescer[Entry] = Coalescer()
+        self.stats: Counter[str] = Counter()
+        redis = config.redis
+        self._distributed = bool(l2 is not None and redis is not None and redis.distributed_coalescing)
+        self._lock_ttl = redis.lock_ttl if redis is not None else 5.0
+        self._clock = clock
+        self._sleep = sleep
+
+    async def fetch(self, key: str, policy: RouteCacheConfig, call: Call, wait_timeout: float,
+                    lookup: bool = True, store: bool = True) -> tuple[Entry, Status]:
+        """The cached answer for ``key``, or ``call()``'s (shared with identical requests in flight)."""
+        if lookup:
+            cached = await self.get(key, policy.ttl)
+            if cached is not None:
+                return cached, "hit"
+        compute = lambda: self._compute(key, policy, call, store)  # noqa: E731
+        if policy.coalesce:
+            entry, shared = await self.coalescer.run(key, compute, wait_timeout)
+            if shared:
+                self.stats["coalesced"] += 1
+            return entry, "miss"
+        return await compute(), "miss"
+
+    async def get(self, key: str, ttl: float) -> Entry | None:
+        data = await self.l1.get(key)
+        if data is not None:
+            self.stats["hit_l1"] += 1
+            return decode_entry(data)
+        data = await self._l2("get", key)
+        if data is not None:
+            try:
+                entry = decode_entry(data)
+            except CacheError as exc:
+                self.redis_health.failed(str(exc))
+                self.stats["redis_errors"] += 1
+                return None
+            self.stats["hit_l2"] += 1
+            await self.l1.set(key, data, ttl)
+            return entry
+        self.stats["miss"] += 1
+        return None
+
+    async def put(self, key: str, entry: Entry, policy: RouteCacheConfig) -> bool:
+        data = encode_entry(entry)
+        if len(data) > policy.max_entry_size:
+            self.stats["oversize"] += 1
+            return False
+        await self.l1.set(key, data, policy.ttl)
+        await self._l2("set", key, data, policy.ttl)
+        self.stats["stored"] += 1
+        return True
+
+    async def _compute(self, key: str, policy: RouteCacheConfig, call: Call, store: bool) -> Entry:
+        token = None
+        if self._distributed and store:
+            token = await self._l2("try_lock", key, self._lock_ttl)
+            if token is None and self.redis_health.should_try() and not self.redis_health.degraded:
+                waited = await self._wait_for_other_replica(key, policy.ttl)
+                if waited is not None:
+                    return waited
+        try:
+            entry = await call()
+            if store:
+                await self.put(key, entry, policy)
+            return entry
+        finally:
+            if token is not None:
+                await self._l2("unlock", key, token)
+
+    async def _wait_for_other_replica(self, key: str, ttl: float) -> Entry | None:
+        """Another replica holds the key's lock: wait for its answer, at most until the lock expires."""
+        deadline = self._clock() + self._lock_ttl
+        delay = 0.002
+        while self._clock() < deadline:
+            await self._sleep(delay)
+            delay = min(delay * 2, 0.05)
+            data = await self._l2("get", key)
+            if data is not None:
+                self.stats["coalesced_remote"] += 1
+                await self.l1.set(key, data, ttl)
+                return decode_entry(data)
+            if not await self._l2("locked", key):
+                return None  # the holder gave up (crashed, or its call failed): compute here
+        return None
+
+    async def _l2(self, op: str, *args: object) -> object:
+        """One Redis operation, failing open: None when Redis is absent, backing off, or failing."""
+        if self.l2 is None or not self.redis_health.should_try():
+            return None
+        try:
+            result = await getattr(self.l2, op)(*args)
+        except CacheError as exc:
+            self.stats["redis_errors"] += 1
+            self.redis_health.failed(str(exc))
+            return None
+        self.redis_health.succeeded()
+        return result
+
+    async def close(self) -> None:
+        await self.l1.close()
+        if self.l2 is not None:
+            await self.l2.close()
