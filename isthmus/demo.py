@@ -49,6 +49,7 @@ def demo_config(model_dir: Path, host: str, port: int) -> Config:
                     "variants": [{"backend": n, "weight": w} for n, _, _, w in DEMO_VARIANTS],
                     "sticky_header": "x-user-id",
                     "override_header": "x-isthmus-variant",
+                    "cache": {"enabled": True, "ttl": "5m"},
                 }
             ],
         }
@@ -59,11 +60,13 @@ def banner(url: str) -> str:
     body = '{"inputs":[{"name":"input-0","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}'
     return (
         f"Isthmus demo gateway on {url}\n"
-        f"  model '{DEMO_MODEL}': 90% demo-v1 (x*2), 10% demo-v2 (x*2+100), local ONNX Runtime\n\n"
+        f"  model '{DEMO_MODEL}': 90% demo-v1 (x*2), 10% demo-v2 (x*2+100), local ONNX Runtime,\n"
+        f"  results cached in memory for 5 minutes\n\n"
         f"Try it:\n"
         f"  curl -si {url}/v2/models/{DEMO_MODEL}/infer -H 'content-type: application/json' \\\n"
         f"       -d '{body}'\n"
-        f"  (add -H 'x-isthmus-variant: demo-v2' to pin the canary, -H 'x-user-id: alice' to stick)\n\n"
+        f"  (add -H 'x-isthmus-variant: demo-v2' to pin the canary, -H 'x-user-id: alice' to stick;\n"
+        f"   send it twice: the second answer comes from the cache, x-isthmus-cache: hit)\n\n"
         f"Ctrl-C to stop."
     )
 

@@ -27,10 +27,10 @@ def wait_ready(proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
     raise TimeoutError(url)
 
 
-def post(url: str, doc: dict, headers: dict | None = None):
+def post(url: str, doc: dict, headers: dict | None = None, want: str = "x-isthmus-backend"):
     req = urllib.request.Request(url, data=orjson.dumps(doc), headers=headers or {}, method="POST")
     with urllib.request.urlopen(req, timeout=5) as r:
-        return r.headers["x-isthmus-backend"], orjson.loads(r.read())
+        return r.headers[want], orjson.loads(r.read())
 
 
 @pytest.fixture
@@ -65,6 +65,11 @@ def test_demo_serves_a_90_10_canary_and_stops_on_sigterm(process):
     assert seen == {"demo-v1": [2.0, 4.0, 6.0, 8.0], "demo-v2": [102.0, 104.0, 106.0, 108.0]}
     backend, _ = post(base + "/v2/models/demo/infer", v2_body([1.0]), {"x-isthmus-variant": "demo-v2"})
     assert backend == "demo-v2"
+    # the demo caches results: the same request to the same variant is then a hit
+    pinned = {"x-isthmus-variant": "demo-v1"}
+    assert post(base + "/v2/models/demo/infer", v2_body([7.0, 8.0]), pinned, "x-isthmus-cache")[0] == "miss"
+    status, doc = post(base + "/v2/models/demo/infer", v2_body([7.0, 8.0]), pinned, "x-isthmus-cache")
+    assert status == "hit" and doc["outputs"][0]["data"] == [14.0, 16.0]
     os.killpg(proc.pid, signal.SIGTERM)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
