@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from typing import Any, Coroutine, Sequence
 
 from isthmus.config import Config, ConfigError, load_config
@@ -25,11 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
-    s = sub.add_parser("serve", help="run the gateway from a traffic config file")
-    s.add_argument("--config", required=True, help="traffic config file (YAML)")
+    s = sub.add_parser("serve", help="run the gateway from a traffic config file or an xDS control plane")
+    s.add_argument("--config", help="traffic config file (YAML); with --xds only its listener and cache sections are used")
+    s.add_argument("--listen", metavar="HOST:PORT", help="listener address (overrides the file's listener.address)")
     s.add_argument("--host", help="override listener host")
     s.add_argument("--port", type=int, help="override listener port")
     s.add_argument("--workers", type=int, default=1, help="gateway processes sharing the port (SO_REUSEPORT)")
+    x = s.add_argument_group("fleet (xDS)", "take routes and backends from an isthmus control-plane")
+    x.add_argument("--xds", metavar="HOST:PORT", help="the control plane's xDS (ADS) address")
+    x.add_argument("--node-id", help="this gateway's node id (default: the host name)")
+    x.add_argument("--node-cluster", default="", help="node cluster: picks <cluster>.yaml on the control plane")
+    x.add_argument("--snapshot-file", help="keep the last good config here; served at start when the control plane is down")
     s.set_defaults(func=_serve)
 
     v = sub.add_parser("validate", help="check traffic config files; print every error")
@@ -72,8 +79,18 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.xds is not None:
+        return _serve_xds(args)
+    if args.config is None:
+        print("isthmus serve: give --config FILE, or --xds HOST:PORT to follow a control plane", file=sys.stderr)
+        return 2
+    if args.node_id or args.node_cluster or args.snapshot_file:
+        print("isthmus serve: --node-id, --node-cluster and --snapshot-file need --xds", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
+        if args.listen is not None:
+            config = _listening(config, args.listen, "--listen")
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -81,6 +98,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
 
     if args.workers > 1:
+        if args.listen is not None:
+            print("isthmus serve: use --host/--port with --workers", file=sys.stderr)
+            return 2
         return _serve_workers(args, config)
     _run(_serve_one(config, args.config, args.host, args.port, reuse_port=False))
     return 0
@@ -117,6 +137,98 @@ async def _serve_one(config: Config, source: str, host: str | None, port: int | 
     try:
         await until_signalled()
     finally:
+        await server.stop()
+
+
+def _listening(config: Config, address: str, source: str) -> Config:
+    """``config`` with its listener bound to ``address`` (validated like the file's)."""
+    import pydantic
+
+    from isthmus.config import ConfigIssue, ListenerConfig
+
+    try:
+        listener = ListenerConfig.model_validate({**config.listener.model_dump(), "address": address})
+    except pydantic.ValidationError as exc:
+        raise ConfigError([ConfigIssue(source, None, "listener.address", e["msg"]) for e in exc.errors()]) from None
+    return config.model_copy(update={"listener": listener})
+
+
+@dataclass(frozen=True)
+class XdsServe:
+    """What an xDS gateway process needs (picklable, for --workers)."""
+
+    xds: str
+    node_id: str
+    node_cluster: str
+    snapshot_file: str | None
+    config_path: str | None
+    listen: str | None
+
+    def base_config(self) -> Config:
+        """Listener and cache settings (routes and backends come from the control plane)."""
+        config = load_config(self.config_path) if self.config_path is not None else Config()
+        if config.routes or config.backends:
+            logging.getLogger("isthmus").warning(
+                "%s: routes and backends are ignored with --xds (they come from %s)", self.config_path, self.xds
+            )
+        config = config.model_copy(update={"routes": [], "backends": []})
+        return _listening(config, self.listen, "--listen") if self.listen is not None else config
+
+
+def _serve_xds(args: argparse.Namespace) -> int:
+    import socket
+
+    spec = XdsServe(
+        args.xds, args.node_id or socket.gethostname(), args.node_cluster, args.snapshot_file, args.config, args.listen
+    )
+    try:
+        config = spec.base_config()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print("isthmus: refusing to start: invalid listener settings", file=sys.stderr)
+        return 1
+    if args.workers > 1:
+        from isthmus.gateway.supervisor import Supervisor, reserve_port
+
+        host = args.host or config.listener.host
+        reserved, port = reserve_port(host, args.port if args.port is not None else config.listener.port)
+        print(f"isthmus: {args.workers} workers on port {port}", flush=True)
+        try:
+            return Supervisor(_xds_worker_main, (spec, host, port, args.log_level), args.workers).run()
+        finally:
+            reserved.close()
+    _run(_serve_xds_one(spec, config, args.host, args.port, reuse_port=False))
+    return 0
+
+
+def _xds_worker_main(spec: XdsServe, host: str, port: int, log_level: str) -> None:
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _run(_serve_xds_one(spec, spec.base_config(), host, port, reuse_port=True))
+
+
+async def _serve_xds_one(spec: XdsServe, config: Config, host: str | None, port: int | None, reuse_port: bool) -> None:
+    from isthmus.gateway import GatewayServer
+    from isthmus.xds.client import gateway_node
+    from isthmus.xds.follower import Follower
+    from isthmus.xds.persist import SnapshotFile
+
+    server = GatewayServer(config, source=spec.config_path or "--listen", host=host, port=port, reuse_port=reuse_port)
+    snapshot = SnapshotFile(spec.snapshot_file) if spec.snapshot_file else None
+    follower = Follower(server, spec.xds, gateway_node(spec.node_id, spec.node_cluster), snapshot)
+    try:
+        await server.start()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"isthmus serving on {server.url}, following xDS {spec.xds} as node {spec.node_id!r}", flush=True)
+    task = asyncio.create_task(follower.run())
+    try:
+        await until_signalled()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await server.stop()
 
 

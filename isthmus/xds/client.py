@@ -97,3 +97,10 @@ class XdsClient:
 async def _drain(queue: asyncio.Queue[discovery_pb2.DiscoveryRequest]) -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
     while True:
         yield await queue.get()
+
+
+def gateway_node(node_id: str, cluster: str = "") -> base_pb2.Node:
+    """The node an Isthmus gateway announces: ``cluster`` picks its group on the control plane."""
+    from isthmus import __version__
+
+    return base_pb2.Node(id=node_id, cluster=cluster, user_agent_name="isthmus", user_agent_version=__version__)

@@ -104,7 +104,9 @@ class Follower:
         self._first.set()
         if self._snapshot is not None:
             node = {"id": self.client.node.id, "cluster": self.client.node.cluster}
-            saved = SavedConfig(config, version, {type_urls.SHORT[t]: v for t, v in versions.items()}, node, self._clock())
+            saved = SavedConfig(
+                config, version, {type_urls.SHORT[t]: v for t, v in versions.items()}, node, self._clock()
+            )
             try:
                 await asyncio.to_thread(self._snapshot.save, saved)
             except OSError as exc:

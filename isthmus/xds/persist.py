@@ -85,7 +85,9 @@ class SnapshotFile:
         except pydantic.ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(map(str, first["loc"]))
-            raise SnapshotFileError(f"invalid config: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+            raise SnapshotFileError(
+                f"invalid config: {where}: {first['msg']} ({exc.error_count()} problem(s))"
+            ) from None
         return SavedConfig(
             config,
             str(doc.get("version", "")),
