@@ -47,15 +47,21 @@ def request_key(
 
 
 def _canonical(value: Any) -> bytes:
-    """JSON with sorted keys and numbers spelled one way (every number as a float)."""
+    """JSON with sorted keys and numbers spelled one way (as a float when the float is exact)."""
     return orjson.dumps(_normalise(value), option=orjson.OPT_SORT_KEYS)
 
 
 def _normalise(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        # 1 and 1.0 are one number; 2**53+1 is not 2**53 (a seed, an id): keep ints a float cannot hold
+        if not -(2**63) <= value < 2**64:  # beyond JSON parsers and orjson: never from a request body
+            return {"\u0000int": str(value)}
+        as_float = float(value)
+        return as_float if int(as_float) == value else value
     if isinstance(value, Mapping):
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
