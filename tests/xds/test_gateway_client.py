@@ -22,6 +22,7 @@ import pytest
 
 from isthmus.config import Config
 from isthmus.gateway import GatewayServer
+from isthmus.xds import Snapshot, resources_from_config
 from isthmus.xds.backoff import Backoff
 from isthmus.xds.cli import running_control_plane
 from isthmus.xds.client import gateway_node
@@ -189,11 +190,21 @@ async def test_unusable_resource_is_nacked_and_the_previous_config_kept(tmp_path
             await until(lambda: weights_of(server) == {"a": 0, "b": 1}, what="the fixed file")
             assert await split(http, server.url, 10) == {"b": 10}
 
+            # served by the control plane, but the model file is missing on the gateway's machine
+            missing = tmp_path / "elsewhere" / "model.onnx"
+            doc = traffic(ab, {"a": 1, "b": 1, "local": 1}, onnx={"local": str(missing)})
+            nacks = len(follower.nacks)
+            await cp.directory.rollout("default", Snapshot.build(resources_from_config(Config.model_validate(doc))))
+            await until(lambda: len(follower.nacks) > nacks, what="a NACK for the missing model")
+            assert "cannot start backend 'local'" in follower.nacks[-1] and str(missing) in follower.nacks[-1]
+            assert weights_of(server) == {"a": 0, "b": 1}
+            assert await split(http, server.url, 10) == {"b": 10}
+
 
 async def test_resource_the_gateway_cannot_read_is_nacked_with_the_resource_error(tmp_path, backends):
     from envoy.config.cluster.v3 import cluster_pb2
 
-    from isthmus.xds import Snapshot, resources_from_config, type_urls
+    from isthmus.xds import type_urls
     from isthmus.xds.resources import load_assignment
 
     ab = {n: backends[n] for n in "ab"}
