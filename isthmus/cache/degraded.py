@@ -20,8 +20,9 @@ class Degradation:
         self.name = name
         self.backoff = backoff
         self._clock = clock
-        self.failures = 0
+        self.failures = 0  # in all episodes
         self.episodes = 0
+        self._episode_failures = 0
         self.degraded = False
         self._retry_at = 0.0
 
@@ -30,13 +31,15 @@ class Degradation:
 
     def failed(self, reason: str) -> None:
         self.failures += 1
+        self._episode_failures += 1
         self._retry_at = self._clock() + self.backoff
         if not self.degraded:
             self.degraded = True
             self.episodes += 1
+            self._episode_failures = 1
             log.warning("%s unavailable, serving without it: %s", self.name, reason)
 
     def succeeded(self) -> None:
         if self.degraded:
             self.degraded = False
-            log.warning("%s recovered after %d failed calls", self.name, self.failures)
+            log.warning("%s recovered after %d failed calls", self.name, self._episode_failures)
