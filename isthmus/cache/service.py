@@ -36,6 +36,9 @@ class ResultCache:
         self.l1 = MemoryTier(config.memory_max_bytes, clock)
         self.l2 = l2
         self.redis_health = Degradation("redis cache", clock=clock)
+        # unreadable entries: counted and logged per episode, but Redis itself answered, so no back-off
+        # (backing off would also keep the good answer from replacing the bad one)
+        self.redis_entries = Degradation("redis cache entries", backoff=0.0, clock=clock)
         self.coalescer: Coalescer[Entry] = Coalescer()
         self.stats: Counter[str] = Counter()
         redis = config.redis
@@ -64,19 +67,29 @@ class ResultCache:
         if data is not None:
             self.stats["hit_l1"] += 1
             return decode_entry(data)
-        data = await self._l2("get", key)
-        if data is not None:
-            try:
-                entry = decode_entry(data)
-            except CacheError as exc:
-                self.redis_health.failed(str(exc))
-                self.stats["redis_errors"] += 1
-                return None
+        entry, _ = await self._l2_entry(key, ttl)
+        if entry is not None:
             self.stats["hit_l2"] += 1
-            await self.l1.set(key, data, ttl)
             return entry
         self.stats["miss"] += 1
         return None
+
+    async def _l2_entry(self, key: str, ttl: float) -> tuple[Entry | None, bool]:
+        """``(entry, unreadable)``: the entry L2 holds for ``key``, copied into L1, or None when absent,
+        unreadable or Redis fails."""
+        data = await self._l2("get", key)
+        if data is None:
+            return None, False
+        try:
+            entry = decode_entry(data)  # type: ignore[arg-type]
+        except CacheError as exc:
+            self.stats["redis_errors"] += 1
+            self.stats["redis_unreadable"] += 1
+            self.redis_entries.failed(str(exc))
+            return None, True
+        self.redis_entries.succeeded()
+        await self.l1.set(key, data, ttl)  # type: ignore[arg-type]
+        return entry, False
 
     async def put(self, key: str, entry: Entry, policy: RouteCacheConfig) -> bool:
         data = encode_entry(entry)
@@ -112,11 +125,12 @@ class ResultCache:
         while self._clock() < deadline:
             await self._sleep(delay)
             delay = min(delay * 2, 0.05)
-            data = await self._l2("get", key)
-            if data is not None:
+            entry, unreadable = await self._l2_entry(key, ttl)
+            if entry is not None:
                 self.stats["coalesced_remote"] += 1
-                await self.l1.set(key, data, ttl)
-                return decode_entry(data)
+                return entry
+            if unreadable:
+                return None  # no use waiting for an answer we cannot read: compute here
             if not await self._l2("locked", key):
                 return None  # the holder gave up (crashed, or its call failed): compute here
         return None
