@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import logging
-import os
-import re
 
 import orjson
-from aiohttp import web
 
 from isthmus.backends import BackendError
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.errors import http_status
-from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER
+from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
+from isthmus.gateway.http_types import Request, Response
 from isthmus.gateway.rest import HANDLERS
 from isthmus.gateway.routes import MethodNotAllowed, NotFound, resolve
 
 log = logging.getLogger(__name__)
-_VALID_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 
-def json_error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps({"error": message}), content_type="application/json")
+def json_error(status: int, message: str) -> Response:
+    return Response(status, orjson.dumps({"error": message}))
 
 
 class Edge:
-    """The one request handler of the low-level aiohttp server (no router or middleware chain)."""
+    """The ingress's one request handler: request id, URL table, handler, every error as JSON."""
 
     def __init__(self, dataplane: DataPlane):
         self.dataplane = dataplane
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        rid = request.headers.get(REQUEST_ID_HEADER)
-        if rid is None or not _VALID_ID.fullmatch(rid):
-            rid = os.urandom(16).hex()
+    async def __call__(self, request: Request) -> Response:
+        rid = request_id(request.headers)
         backend = NO_BACKEND
         try:
             match = resolve(request.method, request.path)
@@ -42,10 +37,6 @@ class Edge:
             response = json_error(404, f"no such endpoint: {request.method} {request.path}")
         except MethodNotAllowed:
             response = json_error(405, f"method {request.method} not allowed on {request.path}")
-        except web.HTTPRequestEntityTooLarge as exc:
-            response = json_error(413, f"request body too large: {exc.text}")
-        except web.HTTPException as exc:
-            response = json_error(exc.status, exc.text or exc.reason)
         except Exception as exc:
             status = http_status(exc)
             if isinstance(exc, BackendError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import orjson
-from aiohttp import web
 
 from isthmus import __version__
 from isthmus.backends import BackendFailed
@@ -13,39 +12,39 @@ from isthmus.codecs import CodecError, v1, v2
 from isthmus.codecs.convert import response_predictions, response_v2_outputs
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
+from isthmus.gateway.http_types import Request, Response
 from isthmus.gateway.routes import Match
 
-JSON = "application/json"
-Handler = Callable[[DataPlane, web.BaseRequest, Match, str], Any]
+Handler = Callable[[DataPlane, Request, Match, str], Any]
 
 
-def _json(doc: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(doc), content_type=JSON)
+def _json(doc: object, status: int = 200) -> Response:
+    return Response(status, orjson.dumps(doc))
 
 
-async def server_metadata(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
+async def server_metadata(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     return _json({"name": "isthmus", "version": __version__, "extensions": []})
 
 
-async def live(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
+async def live(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     return _json({"live": True})
 
 
-async def ready(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
+async def ready(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     ok = dp.configured
     return _json({"ready": ok}, 200 if ok else 503)
 
 
-async def model_metadata(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
+async def model_metadata(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     return _json(await dp.model_metadata(match.model, match.version))
 
 
-async def model_ready(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
+async def model_ready(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     ok = await dp.model_ready(match.model, match.version)
     return _json({"name": match.model, "ready": ok}, 200 if ok else 503)
 
 
-async def infer_v2(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
+async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     if "inference-header-content-length" in request.headers:
         raise CodecError("the binary tensor data extension (Inference-Header-Content-Length) is not supported")
     model = match.model
@@ -57,7 +56,7 @@ async def infer_v2(dp: DataPlane, request: web.BaseRequest, match: Match, rid: s
     return _answered(out, answer)
 
 
-async def predict_v1(dp: DataPlane, request: web.BaseRequest, match: Match, rid: str) -> web.Response:
+async def predict_v1(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     model = match.model
     dp.state.routes.route(model)
     infer_request = v1.decode_request(await request.read())
@@ -85,14 +84,11 @@ def _translated(answer: Answer, convert: Callable[[Any], Any]) -> Any:
         raise BackendFailed(answer.backend, f"answer cannot be translated: {exc}") from None
 
 
-def _answered(body: bytes, answer: Answer) -> web.Response:
-    resp = web.Response(body=body, content_type=JSON)
-    resp.headers[BACKEND_HEADER] = answer.backend
-    resp.headers[CACHE_HEADER] = answer.cache
-    return resp
+def _answered(body: bytes, answer: Answer) -> Response:
+    return Response(200, body, {BACKEND_HEADER: answer.backend, CACHE_HEADER: answer.cache})
 
 
-def client_identity(request: web.BaseRequest) -> str | None:
+def client_identity(request: Request) -> str | None:
     """The verified client certificate's subject under mTLS (the default cache tenant), else None."""
     transport = request.transport
     cert = transport.get_extra_info("peercert") if transport is not None else None

@@ -6,15 +6,14 @@ import asyncio
 import logging
 from typing import Callable
 
-from aiohttp import web
-
 from isthmus.backends import Backend, build_backend, build_backends
 from isthmus.cache.redis_tier import RedisTier, connect
 from isthmus.cache.service import ResultCache
 from isthmus.config import Config, ConfigError, ConfigIssue
 from isthmus.config.model import CacheConfig
-from isthmus.gateway.app import make_server
 from isthmus.gateway.dataplane import DataPlane
+from isthmus.gateway.http_server import HttpServer
+from isthmus.gateway.middleware import Edge
 from isthmus.gateway.state import GatewayState
 from isthmus.gateway.tls import server_ssl_context
 
@@ -47,7 +46,7 @@ class GatewayServer:
         self._host = host if host is not None else config.listener.host
         self._port = port if port is not None else config.listener.port
         self._reuse_port = reuse_port
-        self._runner: web.ServerRunner | None = None
+        self._http: HttpServer | None = None
         self._apply_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
         self.port: int | None = None
@@ -65,14 +64,8 @@ class GatewayServer:
         tls = self.config.listener.tls
         ssl_ctx = server_ssl_context(tls, self._source) if tls else None
         await self._start_backends()
-        server = make_server(self.dataplane, self.config.listener.max_body_size)
-        self._runner = web.ServerRunner(server, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self._host, self._port, ssl_context=ssl_ctx, backlog=1024, reuse_port=self._reuse_port or None
-        )
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._http = HttpServer(Edge(self.dataplane), self.config.listener.max_body_size)
+        self.port = await self._http.listen(self._host, self._port, ssl_ctx, self._reuse_port)
         log.info("isthmus listening on %s", self.url)
 
     async def _start_backends(self) -> None:
@@ -127,9 +120,9 @@ class GatewayServer:
             log.info("config %s from %s applied (%d backends, %d new)", version, source, len(backends), len(fresh))
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
         retiring = list(self._retiring)
         for task in retiring:
             task.cancel()

@@ -1,0 +1,246 @@
+"""The ingress HTTP/1.1 server: asyncio Protocol + httptools (llhttp), one handler coroutine.
+
+aiohttp's server cost more per request than the rest of the proxy path
+(docs/benchmarks.md), so the ingress parses with httptools directly, as
+uvicorn does, and keeps only what an inference endpoint needs: keep-alive,
+pipelining (answers in order), chunked request bodies, ``Expect:
+100-continue``, a body size limit answered with 413, malformed requests
+answered with 400, HEAD, idle-connection timeouts, TLS (through asyncio),
+and a graceful stop that lets requests in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from http import HTTPStatus
+from typing import Awaitable, Callable
+from urllib.parse import unquote
+
+import httptools
+import orjson
+
+from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
+from isthmus.gateway.http_types import Headers, Request, Response
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Request], Awaitable[Response]]
+
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_MAX_QUEUED = 32  # pipelined requests buffered per connection before reading pauses
+
+
+def _error(status: int, message: str, headers: Headers) -> Response:
+    extra = {BACKEND_HEADER: NO_BACKEND, REQUEST_ID_HEADER: request_id(headers)}
+    return Response(status, orjson.dumps({"error": message}), extra)
+
+
+def encode_response(resp: Response, keep_alive: bool, head: bool = False) -> bytes:
+    lines = [
+        b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+        % (resp.status, _REASONS.get(resp.status, b"Unknown"), resp.content_type.encode(), len(resp.body))
+    ]
+    for k, v in resp.headers.items():
+        lines.append(f"{k}: {v}\r\n".encode("latin-1"))
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    lines.append(b"\r\n")
+    if not head:
+        lines.append(resp.body)
+    return b"".join(lines)
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_handler", "_max_body", "_server", "_transport", "_parser", "_url", "_headers", "_body", "_size",
+        "_refused", "_queue", "_task", "_paused", "_closing", "_last_activity", "_timer", "_idle_timeout",
+    )  # fmt: skip
+
+    def __init__(self, handler: Handler, max_body: int, server: HttpServer, idle_timeout: float):
+        self._handler = handler
+        self._max_body = max_body
+        self._server = server
+        self._idle_timeout = idle_timeout
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers = Headers()
+        self._body: list[bytes] = []
+        self._size = 0
+        self._refused = False
+        self._queue: deque[tuple[Request, bool]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._paused = False
+        self._closing = False
+        self._last_activity = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- asyncio.Protocol --------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._server.connections.add(self)
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        self._timer = loop.call_later(self._idle_timeout, self._check_idle)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._server.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # the app hung up: stop waiting for its answer
+
+    def data_received(self, data: bytes) -> None:
+        self._last_activity = asyncio.get_running_loop().time()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(400, "protocol upgrades are not supported")
+        except httptools.HttpParserError as exc:
+            if not self._refused:
+                self._reject(400, f"malformed HTTP request: {exc}")
+
+    # --- httptools callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = Headers()
+        self._body = []
+        self._size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers = self._headers
+        if key in headers:
+            dict.__setitem__(headers, key, dict.__getitem__(headers, key) + ", " + text)
+        else:
+            dict.__setitem__(headers, key, text)
+
+    def on_headers_complete(self) -> None:
+        length = dict.get(self._headers, "content-length")
+        if length is not None and length.isdigit() and int(length) > self._max_body:
+            self._reject(413, f"request body too large: {length} bytes, the limit is {self._max_body}")
+            return
+        if dict.get(self._headers, "expect", "").lower() == "100-continue" and self._transport is not None:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self._max_body:
+            if not self._refused:
+                self._reject(413, f"request body too large: over the limit of {self._max_body} bytes")
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        url = self._url
+        path = url.split(b"?", 1)[0].decode("latin-1") if b"?" in url else url.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        request = Request(self._parser.get_method().decode(), path, self._headers, body, self._transport)
+        self._queue.append((request, self._parser.should_keep_alive()))
+        if len(self._queue) > _MAX_QUEUED and self._transport is not None and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._serve())
+
+    # --- serving -----------------------------------------------------------------------------
+    async def _serve(self) -> None:
+        try:
+            while self._queue and not self._closing:
+                request, keep_alive = self._queue.popleft()
+                if self._paused and len(self._queue) <= _MAX_QUEUED // 2 and self._transport is not None:
+                    self._paused = False
+                    self._transport.resume_reading()
+                self._server.in_flight += 1
+                try:
+                    response = await self._handler(request)
+                finally:
+                    self._server.in_flight -= 1
+                keep_alive = keep_alive and not self._server.stopping
+                self._write(encode_response(response, keep_alive, request.method == "HEAD"))
+                if not keep_alive:
+                    self._close()
+                    return
+        finally:
+            self._task = None
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _reject(self, status: int, message: str) -> None:
+        """Answer an unreadable request and close: the rest of the stream cannot be trusted."""
+        self._refused = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(encode_response(_error(status, message, self._headers), keep_alive=False))
+            self._close()
+
+    def _close(self) -> None:
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle_for = loop.time() - self._last_activity
+        busy = self._task is not None or bool(self._queue)
+        if idle_for >= self._idle_timeout and not busy:
+            self._close()
+            return
+        wait = self._idle_timeout - idle_for if idle_for < self._idle_timeout else self._idle_timeout
+        self._timer = loop.call_later(wait, self._check_idle)
+
+    def close_if_idle(self) -> bool:
+        if self._task is None and not self._queue:
+            self._close()
+            return True
+        return False
+
+
+class HttpServer:
+    """Owns the listening socket and its connections; ``stop`` drains requests in flight."""
+
+    def __init__(self, handler: Handler, max_body: int, idle_timeout: float = 75.0):
+        self._handler = handler
+        self._max_body = max_body
+        self._idle_timeout = idle_timeout
+        self.connections: set[HttpProtocol] = set()
+        self.in_flight = 0
+        self.stopping = False
+        self._server: asyncio.Server | None = None
+
+    def protocol(self) -> HttpProtocol:
+        return HttpProtocol(self._handler, self._max_body, self, self._idle_timeout)
+
+    async def listen(self, host: str, port: int, ssl: object = None, reuse_port: bool = False) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self.protocol, host, port, ssl=ssl, backlog=1024, reuse_port=reuse_port or None  # type: ignore[arg-type]
+        )
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.close_if_idle()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn._close()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
