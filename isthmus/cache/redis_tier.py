@@ -39,7 +39,7 @@ def connect(cfg: RedisConfig) -> Any:
 
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    return host, int(port)
+    return host.removeprefix("[").removesuffix("]"), int(port)  # [::1]:7000 -> ("::1", 7000)
 
 
 class RedisTier:
