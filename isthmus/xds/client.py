@@ -63,7 +63,7 @@ class XdsClient:
             self._on_stream_end(reason)
             failures = 0 if delivered else failures + 1
             delay = self._backoff.delay(max(failures - 1, 0))
-            level = logging.WARNING if failures <= 1 else logging.INFO  # one warning per outage
+            level = logging.INFO if failures > 1 else logging.WARNING  # the rest of an outage at info
             log.log(level, "xDS stream to %s ended (%s); reconnecting in %.2fs", self.target, reason, delay)
             await self._sleep(delay)
 

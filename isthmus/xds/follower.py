@@ -100,6 +100,9 @@ class Follower:
                 await self._server.apply(config, version, self.source)
             except ConfigError as exc:
                 return self._rejected("; ".join(str(i) for i in exc.issues))
+            except Exception as exc:  # a bug must not stop the gateway following: NACK it, keep serving
+                log.exception("applying config %s from %s failed", version, self.client.target)
+                return self._rejected(f"gateway error applying the config: {exc!r}")
             self._from_xds = True
         self._first.set()
         if self._snapshot is not None:
