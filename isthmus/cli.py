@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_demo)
 
     from isthmus.loadtest.cli import register as register_loadtest
-    from isthmus.xds.cli import register as register_control_plane
+    from isthmus.xds.cli_args import register as register_control_plane
 
     register_control_plane(sub)
     register_loadtest(sub)

@@ -17,7 +17,6 @@ from isthmus.loadtest import schedule
 from isthmus.loadtest.capacity import CapacityResult
 from isthmus.loadtest.errors import LoadTestError
 from isthmus.loadtest.progress import ProgressDisplay
-from isthmus.loadtest.report_html import render_html
 from isthmus.loadtest.report_json import build_report, dumps
 from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.split import check_split, parse_weights, weights_from_config
@@ -167,6 +166,8 @@ def write_outputs(args: argparse.Namespace, result: RunResult, out: TextIO,
         with open(args.json, "w", encoding="utf-8") as fh:
             fh.write(dumps(report))
     if args.html:
+        from isthmus.loadtest.report_html import render_html  # matplotlib: only when asked for
+
         with open(args.html, "w", encoding="utf-8") as fh:
             fh.write(render_html(report))
     return report

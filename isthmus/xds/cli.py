@@ -1,7 +1,7 @@
 """``isthmus control-plane --config-dir DIR --port P [--host H] [--status-port S]``.
 
-The lead registers it in ``isthmus/cli.py`` with ``register(subparsers)``; ``main(argv)`` runs it
-alone (tests, ``python -m isthmus.xds.cli``).
+Its arguments are in cli_args.py (registered by ``isthmus/cli.py``); ``main(argv)`` runs it alone
+(tests, ``python -m isthmus.xds.cli``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import AsyncIterator, Sequence
 
 from aiohttp import web
 
@@ -26,19 +26,6 @@ from isthmus.xds.status import ClientRegistry
 from isthmus.xds.status_http import status_app
 
 log = logging.getLogger(__name__)
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("control-plane", help="serve the traffic config files of a directory over xDS (ADS)")
-    p.add_argument("--config-dir", required=True, help="directory of <node-cluster>.yaml files; default.yaml for the rest")
-    p.add_argument("--port", type=int, required=True, help="xDS gRPC port (0: any free port)")
-    p.add_argument("--host", default="127.0.0.1", help="xDS bind address (default 127.0.0.1)")
-    p.add_argument("--status-port", type=int, help="serve GET /status (JSON) on this port")
-    p.add_argument("--status-host", default="127.0.0.1")
-    p.add_argument("--poll-interval", type=float, default=0.05, help="seconds between directory scans")
-    p.add_argument("--stage-timeout", type=float, default=2.0, help="max wait for ACKs between rollout stages")
-    p.set_defaults(func=run_command)
-    return p
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -111,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="isthmus")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    from isthmus.xds.cli_args import register
+
     register(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
