@@ -1,0 +1,1 @@
+"""Protocol definitions Isthmus writes itself, with their generated Python code."""
