@@ -44,6 +44,11 @@ class ListenerConfig(_Frozen):
         "0.0.0.0:8080", pattern=r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$", description="host:port to bind"
     )
     tls: TLSConfig | None = None
+    grpc_address: str | None = Field(
+        None,
+        pattern=r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
+        description="host:port of the Open Inference Protocol V2 gRPC listener (off when unset); same TLS",
+    )
     max_body_size: ByteSize = Field(16 * 2**20, description="largest request body accepted (default 16MiB)")
 
     @property
@@ -77,6 +82,17 @@ class KServeBackendConfig(_HttpBackend):
     protocol: Literal["kserve-v1", "kserve-v2"]
 
 
+class KServeGrpcBackendConfig(_HttpBackend):
+    """Open Inference Protocol V2 over gRPC (KServe, MLServer, Triton). Endpoints are http:// (plaintext)
+    or https:// (TLS, system roots) URLs of the gRPC port; ``max_connections`` is not used."""
+
+    protocol: Literal["kserve-v2-grpc"]
+    channels: int = Field(2, gt=0, le=64, description="gRPC channels (HTTP/2 connections) per endpoint")
+    keepalive_time: Duration = Field(30.0, description="interval of HTTP/2 keepalive pings while calls are open")
+    keepalive_timeout: Duration = Field(10.0, description="a ping unanswered this long closes the connection")
+    max_message_size: ByteSize = Field(64 * 2**20, description="largest gRPC message sent or received")
+
+
 class TFServingBackendConfig(_HttpBackend):
     protocol: Literal["tfserving"]
     format: Literal["row", "columnar"] = Field("row", description="request format: instances (row) or inputs")
@@ -103,7 +119,8 @@ class OnnxBackendConfig(_Frozen):
 
 HttpBackendConfig = Union[KServeBackendConfig, TFServingBackendConfig, RayServeBackendConfig]
 BackendConfig = Annotated[
-    Union[KServeBackendConfig, TFServingBackendConfig, RayServeBackendConfig, OnnxBackendConfig],
+    Union[KServeBackendConfig, KServeGrpcBackendConfig, TFServingBackendConfig, RayServeBackendConfig,
+          OnnxBackendConfig],
     Field(discriminator="protocol"),
 ]
 
