@@ -16,7 +16,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
-from isthmus.cache.errors import CacheError
+from isthmus.cache.errors import CacheError, RedisConnecting
 from isthmus.config.model import RedisConfig
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
@@ -43,18 +43,54 @@ def _host_port(text: str) -> tuple[str, int]:
 
 
 class RedisTier:
-    def __init__(self, client: Any, timeout: float):
+    def __init__(self, client: Any, timeout: float, connect_timeout: float = 1.0):
         self._client = client
         self._timeout = timeout
+        self._connect_timeout = max(connect_timeout, timeout)
+        self._warming: asyncio.Task[None] | None = None
+
+    async def _warm(self) -> None:
+        """Connect (a Cluster client also learns the slot map, ~10ms): more than one command's few ms."""
+        async with asyncio.timeout(self._connect_timeout):
+            if isinstance(self._client, RedisCluster):
+                await self._client.initialize()
+            else:
+                await self._client.ping()
+
+    async def _ready(self) -> None:
+        """Connection set-up runs in its own task, so a command's timeout never cancels it half-way
+        (a cancelled Cluster initialisation starts over, and could never finish within a few ms).
+        Raises RedisConnecting while it runs, CacheError once when it failed (the next call retries)."""
+        task = self._warming
+        if task is not None and task.done() and (task.cancelled() or task.exception() is not None):
+            self._warming = None
+            exc = "cancelled" if task.cancelled() else (str(task.exception()) or type(task.exception()).__name__)
+            raise CacheError(f"redis connect failed: {exc}")
+        if task is None:
+            task = self._warming = asyncio.ensure_future(self._warm())
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._timeout)
+        except TimeoutError:
+            if not task.done():
+                raise RedisConnecting(f"redis still connecting after {self._timeout * 1000:g}ms") from None
+            raise CacheError(f"redis connect took over {self._connect_timeout * 1000:g}ms") from None
+
+    def _warm_done(self) -> bool:
+        t = self._warming
+        return t is not None and t.done() and not t.cancelled() and t.exception() is None
 
     async def _call(self, what: str, coro: Any) -> Any:
         try:
+            if not self._warm_done():
+                await self._ready()
             async with asyncio.timeout(self._timeout):
                 return await coro
         except TimeoutError:
             raise CacheError(f"redis {what} took over {self._timeout * 1000:g}ms") from None
         except (RedisError, OSError) as exc:
             raise CacheError(f"redis {what} failed: {exc}") from None
+        finally:
+            coro.close()  # not sent when still connecting: no "never awaited" warning
 
     async def get(self, key: str) -> bytes | None:
         value = await self._call("GET", self._client.get(key))
@@ -79,6 +115,8 @@ class RedisTier:
         return bool(await self._call("EXISTS", self._client.exists(_lock(key))))
 
     async def close(self) -> None:
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
         try:
             await self._client.aclose()
         except (RedisError, OSError, AttributeError):

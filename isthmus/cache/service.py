@@ -16,7 +16,7 @@ from typing import Awaitable, Callable, Literal
 from isthmus.cache.coalesce import Coalescer
 from isthmus.cache.degraded import Degradation
 from isthmus.cache.entry import Entry, decode_entry, encode_entry
-from isthmus.cache.errors import CacheError
+from isthmus.cache.errors import CacheError, RedisConnecting
 from isthmus.cache.memory import MemoryTier
 from isthmus.cache.redis_tier import RedisTier
 from isthmus.config.model import CacheConfig, RouteCacheConfig
@@ -141,6 +141,9 @@ class ResultCache:
             return None
         try:
             result = await getattr(self.l2, op)(*args)
+        except RedisConnecting:
+            self.stats["redis_connecting"] += 1  # a fresh client still connecting: a miss, no back-off
+            return None
         except CacheError as exc:
             self.stats["redis_errors"] += 1
             self.redis_health.failed(str(exc))

@@ -57,7 +57,8 @@ async def test_gateway_caches_and_hits_through_the_cluster(gateway, http, serve_
     bodies = [v2_body([float(i)]) for i in range(30)]
     assert [(await post(http, a, body)).cache for body in bodies] == ["miss"] * 30
     replies = [await post(http, b, body) for body in bodies]  # b's L1 is empty: every hit comes from Redis
-    assert [r.cache for r in replies] == ["hit"] * 30
+    assert [r.cache for r in replies] == ["hit"] * 30, (dict(a.dataplane.cache.stats), dict(b.dataplane.cache.stats),
+                                                        empty_cluster.dbsizes())
     assert [r.call for r in replies] == list(range(1, 31))
     assert counting.calls == 30
     assert b.dataplane.cache.stats["hit_l2"] == 30

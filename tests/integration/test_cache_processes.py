@@ -97,6 +97,9 @@ async def two_gateways(tmp_path, serve_app, processes, redis_server):
         urls.append(f"http://127.0.0.1:{port}")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         await asyncio.gather(*(wait_ready(http, p, u) for p, u in zip(procs, urls)))
+        for i, url in enumerate(urls):  # replicas in service: connected to Redis (the first request connects)
+            await infer(http, url, orjson.dumps(v2_body([1e6 + i])))
+        counting.calls = 0
         yield http, urls, counting
 
 

@@ -1,0 +1,120 @@
+"""RedisTier against a real redis-server: commands, failures mapped to CacheError, and connection set-up
+that a few-ms command timeout never cancels half-way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from isthmus.cache.errors import CacheError, RedisConnecting
+from isthmus.cache.redis_tier import RedisTier, connect
+from isthmus.cache.service import ResultCache
+from isthmus.config.model import CacheConfig, RedisConfig, RouteCacheConfig
+from tests.cache.redis_server import running_cluster, running_redis
+from tests.cache.test_service import Backend
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def redis_server():
+    with running_redis() as server:
+        yield server
+
+
+def tier_for(cfg: RedisConfig) -> RedisTier:
+    return RedisTier(connect(cfg), cfg.timeout)
+
+
+async def test_get_set_ttl_and_lock(redis_server):
+    tier = tier_for(RedisConfig(url=redis_server.url, timeout="50ms"))
+    try:
+        assert await tier.get("k") is None
+        await tier.set("k", b"\x00value", ttl=0.5)
+        assert await tier.get("k") == b"\x00value"
+        assert 0 < int(redis_server.cli("pttl", "k")) <= 500
+        token = await tier.try_lock("k", 0.2)
+        assert token and await tier.try_lock("k", 0.2) is None and await tier.locked("k")
+        await tier.unlock("k", token)
+        assert not await tier.locked("k")
+        await tier.try_lock("k", 0.05)
+        await asyncio.sleep(0.1)
+        assert not await tier.locked("k")  # an abandoned lock expires by itself
+    finally:
+        await tier.close()
+
+
+async def test_a_value_of_the_wrong_type_is_a_cache_error(redis_server):
+    redis_server.cli("rpush", "k", "a")
+    tier = tier_for(RedisConfig(url=redis_server.url, timeout="50ms"))
+    try:
+        with pytest.raises(CacheError, match="WRONGTYPE"):
+            await tier.get("k")
+    finally:
+        await tier.close()
+
+
+async def test_connection_refused_is_a_failure_not_connecting():
+    tier = tier_for(RedisConfig(url=f"redis://127.0.0.1:{free_port()}/0", timeout="50ms"))
+    try:
+        for _ in range(3):
+            with pytest.raises(CacheError) as err:
+                await tier.get("k")
+            assert not isinstance(err.value, RedisConnecting)
+    finally:
+        await tier.close()
+
+
+class SlowToConnect:
+    """A client whose connection set-up takes 30ms and whose commands take none."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def ping(self) -> bool:
+        await asyncio.sleep(0.03)
+        return True
+
+    async def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    async def set(self, key: str, value: bytes, **kw: object) -> bool:
+        self.data[key] = value
+        return True
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_slow_connection_set_up_is_a_silent_miss_then_the_tier_works(caplog):
+    caplog.set_level(logging.INFO, logger="isthmus.cache")
+    tier = RedisTier(SlowToConnect(), timeout=0.005)
+    cache = ResultCache(CacheConfig(redis=RedisConfig(url="redis://x:1", timeout="5ms")), tier)
+    policy = RouteCacheConfig(enabled=True)
+    backend = Backend()
+    assert (await cache.fetch("a", policy, backend, 5))[1] == "miss"
+    assert cache.stats["redis_connecting"] >= 1
+    assert not cache.redis_health.degraded and cache.stats["redis_errors"] == 0
+    await asyncio.sleep(0.04)
+    await cache.fetch("b", policy, backend, 5)
+    other = ResultCache(CacheConfig(redis=RedisConfig(url="redis://x:1")), tier)
+    assert (await other.fetch("b", policy, backend, 5))[1] == "hit"  # stored through the tier
+    assert [r for r in caplog.records if r.name == "isthmus.cache"] == []
+
+
+async def test_a_fresh_cluster_client_works_with_the_default_5ms_timeout():
+    """Cluster set-up (slot map, command table) takes longer than 5ms; it must still complete."""
+    with running_cluster(3) as cluster:
+        cfg = RedisConfig(cluster_nodes=cluster.addresses)
+        assert cfg.timeout == 0.005
+        cache = ResultCache(CacheConfig(redis=cfg), tier_for(cfg))
+        policy = RouteCacheConfig(enabled=True)
+        try:
+            for i in range(20):
+                await cache.fetch(f"isthmus:v1:{i}", policy, Backend(), 5)
+                await asyncio.sleep(0.005)
+            assert cache.stats["redis_errors"] == 0, dict(cache.stats)
+            assert sum(cluster.dbsizes()) >= 18
+        finally:
+            await cache.close()
