@@ -7,6 +7,7 @@ from isthmus.backends.kserve_v1 import KServeV1Backend
 from isthmus.backends.kserve_v2 import KServeV2Backend
 from isthmus.backends.onnx_local import OnnxBackend
 from isthmus.backends.ray_serve import RayServeBackend
+from isthmus.backends.tfserving_grpc import TFServingGrpcBackend
 from isthmus.backends.tfserving_rest import TFServingBackend
 from isthmus.config import BackendConfig, Config
 
@@ -19,6 +20,8 @@ def build_backend(config: BackendConfig) -> Backend:
             return KServeV2Backend(config)
         case "tfserving":
             return TFServingBackend(config)
+        case "tfserving-grpc":
+            return TFServingGrpcBackend(config)
         case "ray-serve":
             return RayServeBackend(config)
         case "onnx":

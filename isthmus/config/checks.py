@@ -48,9 +48,10 @@ def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Pro
         yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
         return
     endpoints = b.get("endpoints")
+    problem = _grpc_target_problem if b.get("protocol") == "tfserving-grpc" else _url_problem
     if isinstance(endpoints, list):
         for j, url in enumerate(endpoints):
-            reason = _url_problem(url)
+            reason = problem(url)
             if reason:
                 yield (*path, "endpoints", j), reason
 
@@ -71,6 +72,27 @@ def _url_problem(url: Any) -> str | None:
         return f"bad URL {url!r}: must not have a query or fragment"
     if port == 0:
         return f"bad URL {url!r}: port 0"
+    return None
+
+
+def _grpc_target_problem(target: Any) -> str | None:
+    """A tfserving-grpc endpoint: ``grpc://host:port`` or ``host:port`` (port required)."""
+    if not isinstance(target, str):
+        return "endpoint must be a string, grpc://host:port or host:port"
+    url = target if "://" in target else f"grpc://{target}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"bad gRPC endpoint {target!r}: {exc}"
+    if parts.scheme != "grpc":
+        return f"bad gRPC endpoint {target!r}: give grpc://host:port or host:port (scheme {parts.scheme!r})"
+    if not parts.hostname:
+        return f"bad gRPC endpoint {target!r}: no host"
+    if not port:
+        return f"bad gRPC endpoint {target!r}: a port is required (TF Serving's gRPC port is usually 8500)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return f"bad gRPC endpoint {target!r}: only grpc://host:port, no path, query or user"
     return None
 
 

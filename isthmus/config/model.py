@@ -99,6 +99,21 @@ class TFServingBackendConfig(_HttpBackend):
     signature_name: str | None = None
 
 
+def _grpc_target(value: str) -> str:
+    return value if "://" in value else f"grpc://{value}"
+
+
+class TFServingGrpcBackendConfig(_HttpBackend):
+    """TensorFlow Serving's gRPC API (PredictionService/Predict, usually port 8500), plaintext.
+    Endpoints are ``grpc://host:port`` or ``host:port``; ``max_connections`` is not used."""
+
+    protocol: Literal["tfserving-grpc"]
+    endpoints: list[Annotated[str, AfterValidator(_grpc_target)]] = Field(
+        min_length=1, description="grpc://host:port or host:port; several are used round-robin"
+    )
+    signature_name: str | None = Field(None, description="SignatureDef to run (default: serving_default)")
+
+
 class RayServeBackendConfig(_HttpBackend):
     protocol: Literal["ray-serve"]
     route_prefix: str | None = Field(None, pattern=r"^/", description="Serve route prefix (default: /<model>)")
@@ -119,8 +134,8 @@ class OnnxBackendConfig(_Frozen):
 
 HttpBackendConfig = Union[KServeBackendConfig, TFServingBackendConfig, RayServeBackendConfig]
 BackendConfig = Annotated[
-    Union[KServeBackendConfig, KServeGrpcBackendConfig, TFServingBackendConfig, RayServeBackendConfig,
-          OnnxBackendConfig],
+    Union[KServeBackendConfig, KServeGrpcBackendConfig, TFServingBackendConfig, TFServingGrpcBackendConfig,
+          RayServeBackendConfig, OnnxBackendConfig],
     Field(discriminator="protocol"),
 ]
 
