@@ -1,0 +1,160 @@
+"""A TensorFlow Serving stand-in implementing its gRPC API, from the same protos Isthmus uses.
+
+TF Serving has no server binary on the registries this project can use, so the tfserving-grpc
+client is tested against this server: ``PredictionService/Predict`` and
+``ModelService/GetModelStatus``, with errors as TF Serving gives them (``NOT_FOUND`` for an
+unknown model or version, ``INVALID_ARGUMENT`` for an unknown signature, a bad tensor or an
+unknown output). The "model" computes ``x*2+offset`` on every input, in the input's dtype;
+version ``v`` adds ``(v-1)*100`` more, so versions are told apart by their answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import grpc
+import numpy as np
+
+from isthmus.codecs import CodecError
+from isthmus.codecs.tensorproto import decode_tensor, encode_tensor
+from isthmus.codecs.tensors import Tensor
+from isthmus.protos.tfserving.tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+@dataclass
+class Model:
+    name: str
+    offset: float = 0.0
+    versions: tuple[int, ...] = (1,)
+    signatures: tuple[str, ...] = (DEFAULT_SIGNATURE,)
+    #: input alias -> output alias (others keep their name)
+    renames: Mapping[str, str] = field(default_factory=dict)
+    #: answer with the typed *_val fields instead of tensor_content
+    typed_outputs: bool = False
+    #: seconds to sleep before answering (deadline tests)
+    delay: float = 0.0
+    #: answer every Predict with this status (e.g. INTERNAL)
+    fail: grpc.StatusCode | None = None
+    calls: list[predict_pb2.PredictRequest] = field(default_factory=list)
+
+
+class TFServingServicer(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, *models: Model):
+        self.models = {m.name: m for m in models}
+
+    async def _version(self, spec, context: grpc.aio.ServicerContext) -> tuple[Model, int]:
+        model = self.models.get(spec.name)
+        if model is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({spec.name})")
+        if spec.HasField("version"):
+            if spec.version.value not in model.versions:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found for request: Specific({spec.name}, {spec.version.value})",
+                )
+            return model, spec.version.value
+        if spec.version_label:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {spec.version_label}"
+            )
+        return model, max(model.versions)
+
+    async def Predict(self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext):
+        model, version = await self._version(request.model_spec, context)
+        model.calls.append(request)
+        if model.delay:
+            await asyncio.sleep(model.delay)
+        if model.fail is not None:
+            await context.abort(model.fail, "injected failure")
+        signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        if signature not in model.signatures:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f'Serving signature name: "{signature}" not found in signature def'
+            )
+        if not request.inputs:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "input size does not match signature: 0!=1")
+        offset = model.offset + (version - 1) * 100
+        outputs: dict[str, Tensor] = {}
+        for name in request.inputs:
+            try:
+                t = decode_tensor(name, request.inputs[name], "input")
+            except CodecError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            if t.data.dtype.kind not in "iuf":
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"Expects arg[0] to be float but {t.datatype} is provided for input '{name}'",
+                )
+            out = (t.data * 2 + np.asarray(offset).astype(t.data.dtype)).astype(t.data.dtype)
+            alias = model.renames.get(name, name)
+            outputs[alias] = Tensor(alias, t.datatype, out)
+        wanted = list(request.output_filter) or list(outputs)
+        resp = predict_pb2.PredictResponse()
+        resp.model_spec.name = model.name
+        resp.model_spec.version.value = version
+        resp.model_spec.signature_name = signature
+        for alias in wanted:
+            if alias not in outputs:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"output tensor alias not found in signature: {alias}"
+                )
+            encode_tensor(outputs[alias], resp.outputs[alias], typed=model.typed_outputs)
+        return resp
+
+    async def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context):
+        spec = request.model_spec
+        model = self.models.get(spec.name)
+        if model is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
+        versions = model.versions
+        if spec.HasField("version"):
+            if spec.version.value not in versions:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"Could not find version {spec.version.value} of model {spec.name}"
+                )
+            versions = (spec.version.value,)
+        resp = get_model_status_pb2.GetModelStatusResponse()
+        for v in versions:
+            resp.model_version_status.add(version=v, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+        return resp
+
+
+async def start_server(*models: Model, port: int = 0) -> tuple[grpc.aio.Server, int]:
+    """Start the stand-in on 127.0.0.1 (port 0: any free one); returns the server and its port."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    servicer = TFServingServicer(*models)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    return server, port
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="TF Serving gRPC API stand-in (tests only)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--offset", type=float, default=0.0)
+    p.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    args = p.parse_args()
+
+    async def run() -> None:
+        server, port = await start_server(Model(args.model, args.offset), port=args.port)
+        print(f"listening on 127.0.0.1:{port}", flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
