@@ -45,6 +45,7 @@ class Model:
     #: answer every Predict with this status (e.g. INTERNAL)
     fail: grpc.StatusCode | None = None
     calls: list[predict_pb2.PredictRequest] = field(default_factory=list)
+    metadata: list[dict[str, str | bytes]] = field(default_factory=list)
 
 
 class TFServingServicer(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
@@ -71,6 +72,7 @@ class TFServingServicer(prediction_service_pb2_grpc.PredictionServiceServicer, m
     async def Predict(self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext):
         model, version = await self._version(request.model_spec, context)
         model.calls.append(request)
+        model.metadata.append(dict(context.invocation_metadata() or ()))
         if model.delay:
             await asyncio.sleep(model.delay)
         if model.fail is not None:
