@@ -18,6 +18,11 @@ def build_backend(config: BackendConfig) -> Backend:
             return KServeV1Backend(config)
         case "kserve-v2":
             return KServeV2Backend(config)
+        case "kserve-v2-grpc":
+            # Imported here: tritonclient's stubs cost ~0.4 s, paid only by configs that use gRPC.
+            from isthmus.backends.kserve_v2_grpc import KServeV2GrpcBackend
+
+            return KServeV2GrpcBackend(config)
         case "tfserving":
             return TFServingBackend(config)
         case "tfserving-grpc":

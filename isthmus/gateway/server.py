@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 from isthmus.backends import Backend, build_backend, build_backends
 from isthmus.cache.redis_tier import RedisTier, connect
@@ -50,6 +50,8 @@ class GatewayServer:
         self._apply_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
         self.port: int | None = None
+        self._grpc: Any = None  # GrpcIngress when listener.grpc_address is set
+        self.grpc_port: int | None = None  # the gRPC listener's bound port after start()
 
     @property
     def scheme(self) -> str:
@@ -60,6 +62,14 @@ class GatewayServer:
         host = "127.0.0.1" if self._host in ("0.0.0.0", "") else self._host
         return f"{self.scheme}://{host}:{self.port}"
 
+    @property
+    def grpc_target(self) -> str | None:
+        """``host:port`` of the gRPC listener (None when there is none)."""
+        if self.grpc_port is None or self.config.listener.grpc_address is None:
+            return None
+        host = self.config.listener.grpc_address.rsplit(":", 1)[0]
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.grpc_port}"
+
     async def start(self) -> None:
         tls = self.config.listener.tls
         ssl_ctx = server_ssl_context(tls, self._source) if tls else None
@@ -67,6 +77,16 @@ class GatewayServer:
         self._http = HttpServer(Edge(self.dataplane), self.config.listener.max_body_size)
         self.port = await self._http.listen(self._host, self._port, ssl_ctx, self._reuse_port)
         log.info("isthmus listening on %s", self.url)
+        if self.config.listener.grpc_address is not None:
+            await self._start_grpc(self.config.listener.grpc_address)
+
+    async def _start_grpc(self, address: str) -> None:
+        from isthmus.gateway.grpc_ingress import GrpcIngress  # grpc stubs load only when gRPC is on
+
+        host, port = address.rsplit(":", 1)
+        self._grpc = GrpcIngress(self.dataplane, self.config.listener.max_body_size)
+        self.grpc_port = await self._grpc.start(host.strip("[]"), int(port), self.config.listener.tls, self._source)
+        log.info("isthmus gRPC (V2) listening on %s%s", self.grpc_target, " (TLS)" if self.config.listener.tls else "")
 
     async def _start_backends(self) -> None:
         await self._start(self._backends, self._source)
@@ -120,6 +140,9 @@ class GatewayServer:
             log.info("config %s from %s applied (%d backends, %d new)", version, source, len(backends), len(fresh))
 
     async def stop(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop()
+            self._grpc = None
         if self._http is not None:
             await self._http.stop()
             self._http = None

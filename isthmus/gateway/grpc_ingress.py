@@ -1,0 +1,185 @@
+"""The gRPC ingress: ``inference.GRPCInferenceService`` (Open Inference Protocol V2) on grpc.aio.
+
+ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata and ModelInfer, over the same
+:class:`DataPlane` as REST (routing, sticky / override keys, cache, coalescing, fallback). Request
+metadata plays the part of HTTP headers (gRPC keys are lower-case; config header names match them
+whatever their case). A ModelInfer answer carries ``x-isthmus-backend``, ``x-isthmus-cache`` and
+``x-request-id`` as initial metadata; a failure carries ``x-isthmus-backend`` and ``x-request-id``
+as trailing metadata, with the status from :func:`grpc_status`. The client's deadline bounds the
+whole request and is handed to backends (:mod:`isthmus.backends.deadline`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
+
+import grpc
+from tritonclient.grpc import service_pb2_grpc
+
+from isthmus import __version__
+from isthmus.backends import BackendError, BackendFailed
+from isthmus.backends.deadline import app_deadline
+from isthmus.codecs import CodecError, v2_grpc
+from isthmus.codecs.convert import response_tensors
+from isthmus.codecs.v2_grpc import pb
+from isthmus.config import ConfigError, ConfigIssue, TLSConfig
+from isthmus.gateway.dataplane import DataPlane
+from isthmus.gateway.grpc_errors import AppDeadlineExceeded, grpc_status
+from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
+from isthmus.gateway.http_types import Headers
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def metadata_headers(metadata: Iterable[Any] | None) -> Headers:
+    """Invocation metadata as headers: text keys only (``-bin`` values are bytes), repeats joined by ', '."""
+    headers = Headers()
+    for key, value in metadata or ():
+        if key.endswith("-bin") or not isinstance(value, str):
+            continue
+        key = key.lower()
+        headers[key] = f"{dict.get(headers, key)}, {value}" if key in headers else value
+    return headers
+
+
+def client_identity(context: grpc.aio.ServicerContext) -> str | None:
+    """The verified client certificate's subject under mTLS (the default cache tenant), else None."""
+    subject = (context.auth_context() or {}).get("x509_subject")
+    return subject[0].decode(errors="replace") if subject else None
+
+
+class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
+    """The V2 services Isthmus answers; the others (repository, shared memory, ...) are UNIMPLEMENTED."""
+
+    def __init__(self, dataplane: DataPlane):
+        self._dp = dataplane
+
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Any) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._dp.configured)
+
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(name="isthmus", version=__version__, extensions=[])
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
+        ready = await self._guarded(context, lambda: self._dp.model_ready(request.name, request.version or None))
+        return pb.ModelReadyResponse(ready=ready)
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
+        doc = await self._guarded(context, lambda: self._dp.model_metadata(request.name, request.version or None))
+        return v2_grpc.metadata_to_pb(doc)
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
+        headers = metadata_headers(context.invocation_metadata())
+        rid = request_id(headers)
+        remaining = context.time_remaining()
+
+        async def infer() -> tuple[Any, pb.ModelInferResponse]:
+            model = request.model_name
+            if not model:
+                raise CodecError("model_name is required")
+            self._dp.state.routes.route(model)  # an unknown model is NOT_FOUND whatever the tensors
+            decoded = v2_grpc.decode_request(request)
+            try:
+                with app_deadline(remaining), (asyncio.timeout(remaining) if remaining is not None else nullcontext()):
+                    answer = await self._dp.infer(
+                        model, request.model_version or None, decoded, headers, rid, client_identity(context)
+                    )
+            except TimeoutError:
+                raise AppDeadlineExceeded(
+                    f"the client's deadline ({remaining:.3g}s) passed before a backend answered"
+                ) from None
+            try:
+                outputs = response_tensors(answer.response)
+                reply = v2_grpc.encode_response(outputs, model, answer.version, decoded.id, answer.response.parameters)
+            except CodecError as exc:  # the backend's answer cannot be a V2 gRPC answer: its fault
+                raise BackendFailed(answer.backend, f"answer cannot be translated: {exc}") from None
+            return answer, reply
+
+        answer, reply = await self._guarded(context, infer, rid)
+        await context.send_initial_metadata(
+            ((BACKEND_HEADER, answer.backend), (CACHE_HEADER, answer.cache), (REQUEST_ID_HEADER, rid))
+        )
+        return reply
+
+    async def _guarded(self, context: Any, call: Callable[[], Awaitable[T]], rid: str | None = None) -> T:
+        """Run ``call``; any error ends the RPC with its status, the backend and request id as trailers."""
+        try:
+            return await call()
+        except Exception as exc:  # noqa: BLE001 - every error becomes a status here, the edge
+            mapped = grpc_status(exc)
+            backend = exc.backend if isinstance(exc, BackendError) else NO_BACKEND
+            if mapped is None:
+                log.exception("gRPC request %s: unexpected error", rid)
+                mapped = grpc.StatusCode.INTERNAL, f"internal error (request id {rid})"
+        trailers = [(BACKEND_HEADER, backend)]
+        if rid is not None:
+            trailers.append((REQUEST_ID_HEADER, rid))
+        context.set_trailing_metadata(trailers)
+        await context.abort(*mapped)
+        raise AssertionError("abort() returned")  # pragma: no cover
+
+
+class GrpcIngress:
+    """The gRPC listener. ``start`` returns the bound port; ``stop`` lets calls in flight finish."""
+
+    def __init__(self, dataplane: DataPlane, max_message_size: int):
+        self._dataplane = dataplane
+        self._max_message_size = max_message_size
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self, host: str, port: int, tls: TLSConfig | None = None, source: str = "config") -> int:
+        credentials = server_credentials(tls, source) if tls is not None else None
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
+                ("grpc.max_receive_message_length", self._max_message_size),
+                ("grpc.max_send_message_length", -1),
+                # Clients ping while calls are open (Isthmus's own backends every 30 s by default).
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ]
+        )
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self._dataplane), server)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot bind the gRPC listener to {address}: {exc}") from None
+        if not bound:
+            raise OSError(f"cannot bind the gRPC listener to {address}")
+        await server.start()
+        self._server = server
+        return bound
+
+    async def stop(self, grace: float = 5.0) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(grace)
+
+
+def server_credentials(tls: TLSConfig, source: str = "config") -> grpc.ServerCredentials:
+    """The listener's TLS settings for gRPC: ``client_ca`` makes client certificates mandatory (mTLS).
+
+    gRPC negotiates TLS 1.2 or 1.3 and has no Python setting for a minimum: ``min_version: "1.3"``
+    is not enforced on the gRPC listener (a warning says so).
+    """
+
+    def read(path: str, field: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError([ConfigIssue(source, None, f"listener.tls.{field}", f"cannot read: {exc}")]) from None
+
+    if tls.min_version == "1.3":
+        log.warning("listener.tls.min_version 1.3 is not enforced on the gRPC listener (gRPC accepts TLS 1.2 too)")
+    ca = read(tls.client_ca, "client_ca") if tls.client_ca else None
+    return grpc.ssl_server_credentials(
+        [(read(tls.key, "key"), read(tls.cert, "cert"))], root_certificates=ca, require_client_auth=ca is not None
+    )
