@@ -75,6 +75,18 @@ class RedisTier:
                 raise RedisConnecting(f"redis still connecting after {self._timeout * 1000:g}ms") from None
             raise CacheError(f"redis connect took over {self._connect_timeout * 1000:g}ms") from None
 
+    async def start(self) -> bool:
+        """Connect now (at gateway start) rather than on the first request; False when Redis is
+        not reachable yet — the cache then fails open and keeps trying, as on any other failure."""
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(self._warm())
+        try:
+            await asyncio.shield(self._warming)
+        except (TimeoutError, RedisError, OSError, asyncio.CancelledError):
+            self._warming = None
+            return False
+        return True
+
     def _warm_done(self) -> bool:
         t = self._warming
         return t is not None and t.done() and not t.cancelled() and t.exception() is None

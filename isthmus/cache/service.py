@@ -151,6 +151,10 @@ class ResultCache:
         self.redis_health.succeeded()
         return result
 
+    async def start(self) -> None:
+        if self.l2 is not None and not await self.l2.start():
+            self.redis_health.failed("cannot connect at start")
+
     async def close(self) -> None:
         await self.l1.close()
         if self.l2 is not None:

@@ -171,7 +171,9 @@ class RedisConfig(_Frozen):
     cluster_nodes: list[str] = Field(default_factory=list, description="Redis Cluster startup nodes, host:port")
     sentinels: list[str] = Field(default_factory=list, description="Sentinel addresses, host:port")
     sentinel_service: str | None = Field(None, description="the master's name in Sentinel")
-    timeout: Duration = Field(0.005, description="per-command limit; slower answers count as a miss")
+    timeout: Duration = Field(
+        0.01, description="per-command limit, event-loop delay included; slower answers count as a miss"
+    )
     max_connections: int = Field(64, gt=0, description="connection pool size (callers wait for a free one)")
     distributed_coalescing: bool = Field(False, description="one backend call per key across all replicas")
     lock_ttl: Duration = Field(5.0, description="longest a crashed lock holder can delay the others")

@@ -74,6 +74,8 @@ class GatewayServer:
         tls = self.config.listener.tls
         ssl_ctx = server_ssl_context(tls, self._source) if tls else None
         await self._start_backends()
+        if self.dataplane.cache is not None:
+            await self.dataplane.cache.start()
         self._http = HttpServer(Edge(self.dataplane), self.config.listener.max_body_size)
         self.port = await self._http.listen(self._host, self._port, ssl_ctx, self._reuse_port)
         log.info("isthmus listening on %s", self.url)
