@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
@@ -88,10 +87,11 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             self._dp.state.routes.route(model)  # an unknown model is NOT_FOUND whatever the tensors
             decoded = v2_grpc.decode_request(request)
             try:
-                with app_deadline(remaining), (asyncio.timeout(remaining) if remaining is not None else nullcontext()):
-                    answer = await self._dp.infer(
-                        model, request.model_version or None, decoded, headers, rid, client_identity(context)
-                    )
+                with app_deadline(remaining):
+                    async with asyncio.timeout(remaining):  # None: no deadline
+                            answer = await self._dp.infer(
+                            model, request.model_version or None, decoded, headers, rid, client_identity(context)
+                        )
             except TimeoutError:
                 raise AppDeadlineExceeded(
                     f"the client's deadline ({remaining:.3g}s) passed before a backend answered"
