@@ -20,6 +20,7 @@ import numpy as np
 from isthmus.codecs import CodecError
 from isthmus.codecs.tensorproto import decode_tensor, encode_tensor
 from isthmus.codecs.tensors import Tensor
+from isthmus.protos.tfserving.tensorflow.core.framework import types_pb2
 from isthmus.protos.tfserving.tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
@@ -42,6 +43,8 @@ class Model:
     typed_outputs: bool = False
     #: seconds to sleep before answering (deadline tests)
     delay: float = 0.0
+    #: answer with an extra output of a type Isthmus refuses (DT_COMPLEX64)
+    bad_output: bool = False
     #: answer every Predict with this status (e.g. INTERNAL)
     fail: grpc.StatusCode | None = None
     calls: list[predict_pb2.PredictRequest] = field(default_factory=list)
@@ -110,6 +113,8 @@ class TFServingServicer(prediction_service_pb2_grpc.PredictionServiceServicer, m
                     grpc.StatusCode.INVALID_ARGUMENT, f"output tensor alias not found in signature: {alias}"
                 )
             encode_tensor(outputs[alias], resp.outputs[alias], typed=model.typed_outputs)
+        if model.bad_output:
+            resp.outputs["complex"].dtype = types_pb2.DT_COMPLEX64
         return resp
 
     async def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context):

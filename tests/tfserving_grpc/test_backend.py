@@ -201,6 +201,16 @@ async def test_other_codes_are_failures(tfs_grpc):
         await b.close()
 
 
+async def test_undecodable_answer_is_a_failure(tfs_grpc):
+    b = await started(endpoints=[await tfs_grpc(Model("m", bad_output=True))], model="m")
+    try:
+        with pytest.raises(BackendFailed, match="bad response: output 'complex': DT_COMPLEX64 is not supported") as err:
+            await b.infer(tensors(("x", "FP32", [1])), CTX)
+        assert err.value.status == 502
+    finally:
+        await b.close()
+
+
 def test_endpoint_forms():
     b = backend(endpoints=["grpc://tfs.models.svc:8500", "10.0.0.1:8500", "[::1]:8500"])
     assert b.targets == ["tfs.models.svc:8500", "10.0.0.1:8500", "[::1]:8500"]
