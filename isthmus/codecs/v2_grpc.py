@@ -260,7 +260,9 @@ def _tensor(t: Any, kind: str, index: int, raw: bytes | None, raw_field: str) ->
             arr = _from_contents(t.contents, t.datatype, dtype, count, shape, raw_field)
     except CodecError as exc:
         raise CodecError(f"{where}: {exc}") from None
-    return Tensor(name, t.datatype, arr, params_from_pb(t.parameters))
+    params = params_from_pb(t.parameters)
+    params.pop("binary_data_size", None)  # describes the wire form just decoded; would mislead a REST peer
+    return Tensor(name, t.datatype, arr, params)
 
 
 def _from_raw(raw: bytes, datatype: str, dtype: np.dtype, count: int, shape: tuple[int, ...]) -> np.ndarray:

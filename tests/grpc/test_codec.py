@@ -201,3 +201,12 @@ def test_response_round_trip(outs, raw):
     back = g.decode_response(pb.ModelInferResponse.FromString(msg.SerializeToString()), "b")
     assert (back.id, dict(back.parameters)) == ("rid", {"k": "v"})
     assert_same(outs[0], back.outputs[0])
+
+
+def test_binary_data_size_is_dropped_once_decoded():
+    resp = pb.ModelInferResponse(model_name="m")
+    out = resp.outputs.add(name="y", datatype="FP32", shape=[1])
+    out.parameters["binary_data_size"].int64_param = 4
+    out.parameters["keep"].string_param = "k"
+    resp.raw_output_contents.append(b"\0" * 4)
+    assert dict(g.decode_response(resp, "b").outputs[0].parameters) == {"keep": "k"}

@@ -154,7 +154,7 @@ def start_peer(
     port = free_port()
     argv = [str(python), str(PEERS_DIR / peer / "serve.py"), "--port", str(port)]
     grpc_port = None
-    if peer == "mlserver":  # MLServer always runs gRPC: give it a free loopback port
+    if peer in ("mlserver", "kserve"):  # both serve V2 gRPC too: give it a free loopback port
         grpc_port = free_port()
         argv += ["--grpc-port", str(grpc_port)]
     if peer == "ray":

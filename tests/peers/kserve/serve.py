@@ -2,10 +2,15 @@
 
 Serves KServe V1 (``POST /v1/models/NAME:predict``) and the Open Inference
 Protocol V2 (``POST /v2/models/NAME/infer``, model metadata and readiness) on
-127.0.0.1 only. gRPC is disabled. Readiness URL: ``GET /v2/health/ready``.
+127.0.0.1 only. Readiness URL: ``GET /v2/health/ready``.
+
+With ``--grpc-port`` it also serves the V2 gRPC API (``inference.GRPCInferenceService``)
+with KServe's own servicer and interceptors, on 127.0.0.1 (KServe's ``GRPCServer``
+binds ``[::]``, so the peer builds the same grpc.aio server itself). The gRPC server
+is up before REST answers, so REST readiness covers both.
 
 Run with the kserve venv's python:
-    serve.py --port P --model NAME --offset K
+    serve.py --port P [--grpc-port G] --model NAME --offset K
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ HOST = "127.0.0.1"
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True, help="HTTP port (127.0.0.1)")
-    parser.add_argument("--grpc-port", type=int, help="accepted for uniformity; gRPC stays disabled")
+    parser.add_argument("--grpc-port", type=int, help="V2 gRPC port (127.0.0.1); no gRPC when omitted")
     parser.add_argument("--metrics-port", type=int, help="accepted for uniformity; metrics are on --port")
     parser.add_argument("--model", default="affine", help="model name")
     parser.add_argument("--offset", type=float, default=0.0, help="output = input * 2 + offset")
@@ -84,8 +89,6 @@ def main(argv: list[str]) -> int:
             output = InferOutput("output-0", shape=list(out.shape), datatype="FP32", data=out)
             return InferResponse(request.id or str(uuid.uuid4()), self.name, infer_outputs=[output])
 
-    if args.grpc_port is not None:
-        LOG.warning("--grpc-port %s ignored: the kserve peer serves REST only", args.grpc_port)
     server = ModelServer(http_port=args.port, enable_grpc=False, workers=1, enable_docs_url=False)
     server.register_model(AffineModel(args.model, args.offset))
     # ModelServer.start() binds 0.0.0.0 (hard-coded upstream): run its REST server ourselves on
@@ -103,9 +106,37 @@ def main(argv: list[str]) -> int:
     # these handlers absorb that re-raise so the process exits with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: LOG.info("signal %d: stopped", signum))
-    asyncio.run(rest.start())
+    asyncio.run(serve(rest, server, args.grpc_port))
     LOG.info("kserve peer stopped")
     return 0
+
+
+async def serve(rest, server, grpc_port: int | None) -> None:
+    """REST until uvicorn stops (on SIGTERM/SIGINT), with the gRPC server beside it when asked."""
+    grpc_server = await start_grpc(server, grpc_port) if grpc_port is not None else None
+    try:
+        await rest.start()
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
+
+
+async def start_grpc(server, port: int):
+    """What kserve.protocol.grpc.server.GRPCServer.start does, bound to loopback."""
+    from grpc import aio  # noqa: PLC0415
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc  # noqa: PLC0415
+    from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor  # noqa: PLC0415
+    from kserve.protocol.grpc.servicer import InferenceServicer  # noqa: PLC0415
+
+    grpc_server = aio.server(
+        interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()), options=[("grpc.so_reuseport", 0)]
+    )
+    servicer = InferenceServicer(server.dataplane, server.model_repository_extension)
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, grpc_server)
+    grpc_server.add_insecure_port(f"{HOST}:{port}")
+    await grpc_server.start()
+    LOG.info("kserve gRPC server on %s:%d", HOST, port)
+    return grpc_server
 
 
 if __name__ == "__main__":
