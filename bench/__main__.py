@@ -36,8 +36,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description=__doc__)
-    p.add_argument("--targets", default="direct," + ",".join(PROXIES),
-                   help="comma-separated, from: direct," + ",".join(PROXIES))
+    p.add_argument("--targets", default=None,
+                   help="comma-separated, from: direct," + ",".join(PROXIES)
+                   + " (default: all but isthmus-workers, which --gateway-workers adds)")
+    p.add_argument("--gateway-workers", type=int, default=0, metavar="N",
+                   help="also run the isthmus-workers target: `isthmus serve --workers N` (N >= 2), unpinned; "
+                        "its per-core figure is the CPU %% column over sat. rps (CPU ms per 1k requests in the log)")
     p.add_argument("--connections", type=int, default=32, help="saturation connections")
     p.add_argument("--saturation-seconds", type=float, default=8)
     p.add_argument("--warmup-seconds", type=float, default=2)
@@ -87,8 +91,10 @@ def measure(target: Running, cpu_pid: int, plan: GeneratorPlan, args: argparse.N
     own, busy, dt_s = tree_cpu_seconds(cpu_pid) - own0, cpu_busy_seconds(core) - busy0, time.monotonic() - t0
     res.cpu_pct = round(100 * own / dt_s, 1)
     res.others_sat_pct = round(max(0.0, 100 * (busy - own) / dt_s), 1) if core else None
-    log(f"  saturation ({plan.saturate.name}): {res.saturate.rps:,.0f} rps, CPU {res.cpu_pct:.0f}%, "
-        f"others on its core {res.others_sat_pct}%, errors {res.saturate.errors or 0}")
+    per_k = 1e6 * own / (res.saturate.rps * dt_s) if res.saturate.rps else float("nan")
+    log(f"  saturation ({plan.saturate.name}): {res.saturate.rps:,.0f} rps, CPU {res.cpu_pct:.0f}% "
+        f"({per_k:.1f} CPU ms per 1k requests), others on its core {res.others_sat_pct}%, "
+        f"errors {res.saturate.errors or 0}")
     plan.fixed_rate.fixed_rate(url, args.rate, 1)  # short warm-up at the low rate
     own0, busy0, t0 = tree_cpu_seconds(cpu_pid), cpu_busy_seconds(core), time.monotonic()
     res.fixed_rate = fr = plan.fixed_rate.fixed_rate(url, args.rate, args.rate_seconds)
@@ -175,7 +181,9 @@ def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, plan:
         target = PROXIES[name](sup, tools, backend_port, proxy_cpus)
         check(target.url)
         assert target.proc
-        res = measure(target, target.proc.pid, plan, args, log, cross_check, proxy_cpus)
+        # isthmus-workers is not pinned, so there is no core of its own to measure others' CPU on
+        core = None if name == "isthmus-workers" else proxy_cpus
+        res = measure(target, target.proc.pid, plan, args, log, cross_check, core)
         prof = profile_isthmus(target, plan.saturate, args, load_cpus, out_dir, stamp, log) if profile else None
         return res, prof
     except (RuntimeError, OSError) as exc:
@@ -192,7 +200,12 @@ def _interrupt(*_: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.targets is None:
+        args.targets = ",".join(["direct", *(n for n in PROXIES if n != "isthmus-workers")]
+                                + (["isthmus-workers"] if args.gateway_workers >= 2 else []))
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
+    if "isthmus-workers" in names and args.gateway_workers < 2:
+        args.gateway_workers = 2
     unknown = set(names) - {"direct", *PROXIES}
     if unknown:
         raise SystemExit(f"bench: unknown targets {sorted(unknown)}")
@@ -210,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load_before = load_average()
         tools = Tools.find(venv)
+        tools = dataclasses.replace(tools, gateway_workers=max(2, args.gateway_workers))
         if args.no_nginx:
             tools = dataclasses.replace(tools, nginx=None)
         proxy_cpus, load_cpus, pin_desc = pinning()

@@ -62,7 +62,19 @@ class IsthmusLoadtestGenerator:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60)
             if proc.returncode != 0:
                 raise RuntimeError(f"isthmus loadtest failed ({proc.returncode}): {proc.stderr[-800:]}")
-            result = RunResult.from_wire(json.loads(Path(out.name).read_text()))
+            doc = json.loads(Path(out.name).read_text())
+        if "schema" in doc:  # `--json` writes the report (isthmus.loadtest/v1)
+            lat, secs = doc["latency_ms"], doc["run"]["duration_s"]
+            nan = float("nan")
+            return Measurement(
+                generator=self.name, mode=mode, connections=connections, duration_s=secs,
+                requests=doc["totals"]["completed"], rps=doc["totals"]["ok"] / secs if secs else 0.0,
+                p50_ms=lat["p50"] if lat["p50"] is not None else nan,
+                p90_ms=lat["p90"] if lat["p90"] is not None else nan,
+                p99_ms=lat["p99"] if lat["p99"] is not None else nan,
+                errors=dict(doc["errors"]), target_rate=rate if mode == "fixed_rate" else None,
+            )
+        result = RunResult.from_wire(doc)  # older CLI: RunResult.to_wire()
         h = result.latency
 
         def ms(p: float) -> float:

@@ -110,6 +110,45 @@ def wait_for_port(proc: Proc, port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{proc.name} did not listen on port {port} within {timeout:.0f}s:\n{proc.tail()}")
 
 
+def wait_for_children(proc: Proc, n: int, timeout: float = 60.0) -> None:
+    """Wait until ``proc`` has at least ``n`` child processes listening on a TCP socket (the workers
+    of a multi-process server; its other children, e.g. multiprocessing's resource tracker, do not count)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
+        if sum(1 for pid in _children(proc.pid) if _listens(pid)) >= n:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name}: fewer than {n} listening workers after {timeout:.0f}s:\n{proc.tail()}")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for t in os.listdir(f"/proc/{pid}/task")
+                for c in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _listens(pid: int) -> bool:
+    """True when ``pid`` holds a listening TCP socket (state 0A in /proc/net/tcp{,6})."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{pid}/fd")
+                  if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")}
+    except OSError:
+        return False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            for line in Path(table).read_text().splitlines()[1:]:
+                f = line.split()
+                if f[3] == "0A" and f[9] in inodes:
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def tree_cpu_seconds(root_pid: int) -> float:
     """User + system CPU seconds of ``root_pid`` and all its descendants (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")

@@ -6,12 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Callable
 
-from bench.procs import Proc, Supervisor, free_port, wait_for_port
+from bench.procs import Proc, Supervisor, free_port, wait_for_children, wait_for_port
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE / "configs"
@@ -40,6 +41,7 @@ class Tools:
     isthmus: str
     envoy: str | None
     nginx: str | None
+    gateway_workers: int = 2  # processes of the `isthmus-workers` target (`isthmus serve --workers N`)
 
     @classmethod
     def find(cls, venv: Path) -> Tools:
@@ -97,6 +99,20 @@ def start_isthmus(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | 
     return Running("isthmus", f"http://127.0.0.1:{port}", proc)
 
 
+def start_isthmus_workers(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    """`isthmus serve --workers N`: a supervisor and N SO_REUSEPORT worker processes. Not pinned
+    (``cpus`` is ignored): the workers share every CPU with the load generator and the backend."""
+    n = tools.gateway_workers
+    port = free_port()
+    conf = _render("isthmus.yaml", sup.workdir, "isthmus-workers.yaml", port=port, backend_port=backend_port)
+    cmd = [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf), "--workers", str(n)]
+    proc = sup.start("isthmus-workers", cmd, None)
+    wait_for_port(proc, port, timeout=60)
+    wait_for_children(proc, n, timeout=60)
+    time.sleep(1.0)  # the first worker listens first; give the others time to bind their sockets
+    return Running("isthmus-workers", f"http://127.0.0.1:{port}", proc)
+
+
 def start_envoy(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
     assert tools.envoy
     port, admin = free_port(), free_port()
@@ -130,6 +146,7 @@ Starter = Callable[[Supervisor, Tools, int, "str | None"], Running]
 # Order matters only for reading the report; "direct" has no starter (it is the backend itself).
 PROXIES: dict[str, Starter] = {
     "isthmus": start_isthmus,
+    "isthmus-workers": start_isthmus_workers,
     "envoy": start_envoy,
     "nginx": start_nginx,
     "naive-aiohttp": start_naive,
