@@ -29,11 +29,14 @@ def request_key(
     tenant: str | None,
 ) -> str:
     h = hashlib.blake2b(digest_size=20, person=b"isthmus-cache")
-    h.update(_canonical({"m": model, "b": backend, "v": version, "t": tenant, "p": request.parameters,
-                         "o": sorted(request.outputs)}))
+    # orjson-encoded strings and lists, so no separator inside a name can make two keys meet
+    h.update(orjson.dumps([model, backend, version, tenant, sorted(request.outputs)]))
+    h.update(_canonical(request.parameters) if request.parameters else b"{}")
     if request.inputs is not None:
-        for t in sorted(request.inputs, key=lambda t: t.name):
-            h.update(_canonical({"n": t.name, "d": t.datatype, "s": list(t.shape), "p": t.parameters}))
+        tensors = request.inputs if len(request.inputs) == 1 else sorted(request.inputs, key=lambda t: t.name)
+        for t in tensors:
+            h.update(orjson.dumps([t.name, t.datatype, t.data.shape]))
+            h.update(_canonical(t.parameters) if t.parameters else b"{}")
             if t.data.dtype.kind == "O":  # BYTES: length-prefixed elements
                 for v in t.data.reshape(-1):
                     h.update(len(v).to_bytes(8, "little"))
