@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the embedded demo (two local ONNX models, 90/10 canary)")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
+    d.add_argument("--grpc-port", type=int, default=None, help="also serve Open Inference Protocol V2 gRPC here")
     d.set_defaults(func=_demo)
 
     from isthmus.loadtest.cli import register as register_loadtest
@@ -235,7 +236,7 @@ async def _serve_xds_one(spec: XdsServe, config: Config, host: str | None, port:
 def _demo(args: argparse.Namespace) -> int:
     from isthmus.demo import run_demo
 
-    _run(run_demo(args.host, args.port))
+    _run(run_demo(args.host, args.port, args.grpc_port))
     return 0
 
 

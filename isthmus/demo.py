@@ -34,14 +34,15 @@ def write_model(path: Path, offset: float) -> Path:
     return path
 
 
-def demo_config(model_dir: Path, host: str, port: int) -> Config:
+def demo_config(model_dir: Path, host: str, port: int, grpc_port: int | None = None) -> Config:
     backends = []
     for name, version, offset, _ in DEMO_VARIANTS:
         path = write_model(model_dir / f"{name}.onnx", offset)
         backends.append({"name": name, "protocol": "onnx", "model_path": str(path), "device": "cpu", "version": version})
     return Config.model_validate(
         {
-            "listener": {"address": f"{host}:{port}"},
+            "listener": {"address": f"{host}:{port}"}
+            | ({"grpc_address": f"{host}:{grpc_port}"} if grpc_port is not None else {}),
             "backends": backends,
             "routes": [
                 {
@@ -56,7 +57,7 @@ def demo_config(model_dir: Path, host: str, port: int) -> Config:
     )
 
 
-def banner(url: str) -> str:
+def banner(url: str, grpc_target: str | None = None) -> str:
     body = '{"inputs":[{"name":"input-0","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}'
     return (
         f"Isthmus demo gateway on {url}\n"
@@ -67,17 +68,28 @@ def banner(url: str) -> str:
         f"       -d '{body}'\n"
         f"  (add -H 'x-isthmus-variant: demo-v2' to pin the canary, -H 'x-user-id: alice' to stick;\n"
         f"   send it twice: the second answer comes from the cache, x-isthmus-cache: hit)\n\n"
+        f"{grpc_banner(grpc_target) if grpc_target else ''}"
         f"Ctrl-C to stop."
     )
 
 
-async def run_demo(host: str, port: int) -> None:
+def grpc_banner(target: str) -> str:
+    return (
+        f"Open Inference Protocol V2 over gRPC on {target} (inference.GRPCInferenceService), e.g.\n"
+        f"  python -c \"import numpy as np, tritonclient.grpc as g; c = g.InferenceServerClient('{target}'); "
+        f"i = g.InferInput('input-0', [1, 4], 'FP32'); i.set_data_from_numpy(np.arange(4, dtype=np.float32)[None]); "
+        f"print(c.infer('{DEMO_MODEL}', [i]).as_numpy('output-0'))\"\n"
+        f"  (metadata keys as the headers above: x-isthmus-variant, x-user-id)\n\n"
+    )
+
+
+async def run_demo(host: str, port: int, grpc_port: int | None = None) -> None:
     from isthmus.gateway import GatewayServer
 
     with tempfile.TemporaryDirectory(prefix="isthmus-demo-") as tmp:
-        server = GatewayServer(demo_config(Path(tmp), host, port), source="demo")
+        server = GatewayServer(demo_config(Path(tmp), host, port, grpc_port), source="demo")
         await server.start()
-        print(banner(server.url), flush=True)
+        print(banner(server.url, server.grpc_target), flush=True)
         try:
             await until_signalled()
         finally:
