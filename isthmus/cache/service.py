@@ -63,10 +63,10 @@ class ResultCache:
         return await compute(), "miss"
 
     async def get(self, key: str, ttl: float) -> Entry | None:
-        data = await self.l1.get(key)
-        if data is not None:
+        cached = await self.l1.get(key)
+        if cached is not None:
             self.stats["hit_l1"] += 1
-            return decode_entry(data)
+            return cached  # type: ignore[no-any-return]
         entry, _ = await self._l2_entry(key, ttl)
         if entry is not None:
             self.stats["hit_l2"] += 1
@@ -88,7 +88,7 @@ class ResultCache:
             self.redis_entries.failed(str(exc))
             return None, True
         self.redis_entries.succeeded()
-        await self.l1.set(key, data, ttl)  # type: ignore[arg-type]
+        await self.l1.set(key, entry, ttl, len(data))  # type: ignore[arg-type]
         return entry, False
 
     async def put(self, key: str, entry: Entry, policy: RouteCacheConfig) -> bool:
@@ -96,7 +96,7 @@ class ResultCache:
         if len(data) > policy.max_entry_size:
             self.stats["oversize"] += 1
             return False
-        await self.l1.set(key, data, policy.ttl)
+        await self.l1.set(key, entry, policy.ttl, len(data))
         await self._l2("set", key, data, policy.ttl)
         self.stats["stored"] += 1
         return True
