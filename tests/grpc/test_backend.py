@@ -125,3 +125,12 @@ async def test_not_started_is_unavailable():
     with pytest.raises(BackendUnavailable, match="not started"):
         await backend.infer(x_request(np.ones((1, 1))), CTX)
     assert not await backend.ready("m")
+
+
+def test_backend_config_travels_over_xds():
+    from isthmus.xds.inverse import config_from_resources
+    from isthmus.xds.resources import resources_from_config
+
+    c = grpc_config([{"name": "g", "protocol": "kserve-v2-grpc", "channels": 3, "keepalive_time": "20s",
+                      "endpoints": ["http://127.0.0.1:8001", "https://triton.example:8001"]}])
+    assert config_from_resources(resources_from_config(c)).backends == c.backends
