@@ -153,7 +153,7 @@ async def test_client_deadline_bounds_the_request_and_reaches_the_backend(gatewa
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - t0 < 1.0
     (seen,) = slow.seen_timeouts
-    assert 0 < seen <= 0.3  # what a backend client would give its own call
+    assert 0 < seen <= 0.35  # what a backend client would give its own call (grpc-timeout rounds up)
     for _ in range(50):  # the gateway gave up too: the backend call was cancelled
         if slow.cancelled:
             break
