@@ -21,7 +21,7 @@ from isthmus.loadtest.report_json import build_report, dumps
 from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.split import check_split, parse_weights, weights_from_config
 from isthmus.loadtest.summary import print_summary
-from isthmus.loadtest.workers import LoadOptions, LoadOptionsError, run_load_blocking
+from isthmus.loadtest.workers import LoadOptions, LoadOptionsError, is_grpc_url, run_load_blocking
 from isthmus.loadtest.workload import PROTOCOLS, WorkloadSpec
 
 
@@ -30,7 +30,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sub = lt.add_subparsers(required=True, metavar="SUBCOMMAND")
     run = sub.add_parser("run", help="send an open-loop load to URL (and to nothing else)",
                          description="Latency is measured from each request's intended send time (no coordinated omission).")
-    run.add_argument("url", help="the target, e.g. http://127.0.0.1:8080 (a path in the URL overrides the protocol's)")
+    run.add_argument("url", help="the target, e.g. http://127.0.0.1:8080 (a path in the URL overrides the protocol's) "
+                                 "or grpc://127.0.0.1:8081 (V2 gRPC)")
     load = run.add_argument_group("load")
     load.add_argument("--rate", type=float, help="requests/s (constant; the end rate of a ramp)")
     load.add_argument("--duration", default="30s", help="e.g. 30s, 2m (constant and ramp; at most 1h)")
@@ -51,12 +52,13 @@ def _add_common(parser: argparse.ArgumentParser, load: Any) -> None:
     load.add_argument("--poisson", action="store_true", help="Poisson arrivals instead of evenly spaced ones")
     load.add_argument("--seed", type=int, default=0, help="seed for Poisson arrivals and generated inputs")
     load.add_argument("--max-requests", type=int, help="stop after this many requests")
-    load.add_argument("--connections", type=int, default=16, help="keep-alive connections in total (default 16)")
+    load.add_argument("--connections", type=int, default=16,
+                      help="keep-alive connections in total (default 16); for gRPC, channels of 100 streams each")
     load.add_argument("--workers", type=int, default=1, help="processes sharing the load (for rates one cannot reach)")
     load.add_argument("--timeout", default="5s", help="per request, from when it is sent (default 5s)")
     load.add_argument("--grace", help="wait this long for stragglers at the end (default: the timeout)")
     body = parser.add_argument_group("requests")
-    body.add_argument("--protocol", choices=PROTOCOLS, default="v2")
+    body.add_argument("--protocol", choices=PROTOCOLS, help="default: v2, or v2-grpc for a grpc:// target")
     body.add_argument("--model", default="model")
     body.add_argument("--path", help="request path (default: the protocol's, e.g. /v2/models/MODEL/infer)")
     body.add_argument("--shape", default="1,4", help="generated tensor shape (default 1,4)")
@@ -122,8 +124,9 @@ def options_from_args(args: argparse.Namespace, profile: schedule.Profile | None
         if not sep or not key.strip():
             raise LoadOptionsError(f"bad --header {item!r}: expected NAME:VALUE")
         headers.append((key.strip(), value.strip()))
+    protocol = args.protocol or ("v2-grpc" if is_grpc_url(args.url) else "v2")
     workload = WorkloadSpec(
-        protocol=args.protocol, model=args.model, path=args.path, shape=shape, datatype=args.datatype.upper(),
+        protocol=protocol, model=args.model, path=args.path, shape=shape, datatype=args.datatype.upper(),
         distinct=args.distinct, pool=args.pool, requests_file=args.requests_file, headers=tuple(headers), users=args.users,
     )
     options = LoadOptions(

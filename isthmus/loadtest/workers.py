@@ -64,10 +64,17 @@ class LoadOptions:
 
     def check(self) -> None:
         try:
-            parse_target(self.url)
+            if is_grpc_url(self.url):
+                from isthmus.loadtest.grpc_client import parse_target as parse_grpc_target
+
+                parse_grpc_target(self.url)
+            else:
+                parse_target(self.url)
             self.workload.check()
         except ValueError as exc:
             raise LoadOptionsError(str(exc)) from exc
+        if is_grpc_url(self.url) != (self.workload.protocol == "v2-grpc"):
+            raise LoadOptionsError("grpc:// and grpcs:// targets take --protocol v2-grpc, and v2-grpc needs one")
         segments = self.profile.segments
         if not segments:
             raise LoadOptionsError("the load profile is empty")
@@ -101,6 +108,10 @@ class LoadOptions:
         }
 
 
+def is_grpc_url(url: str) -> bool:
+    return url.lower().startswith(("grpc://", "grpcs://"))
+
+
 def connections_of(options: LoadOptions, index: int) -> int:
     base, extra = divmod(options.connections, options.workers)
     return base + (1 if index < extra else 0)
@@ -120,8 +131,15 @@ async def run_worker(
     if options.max_requests is not None:
         expected = min(expected, math.ceil(options.max_requests / n))
     requests = build_requests(options.workload, random.Random(f"{options.seed}:{index}"), expected)
-    ssl_context = client_ssl_context(insecure=options.insecure, cacert=options.cacert) if options.url.startswith("https") else None
-    transport = HttpTransport(options.url, connections=connections_of(options, index), timeout_s=options.timeout_s, ssl_context=ssl_context)
+    transport: Any
+    if is_grpc_url(options.url):
+        from isthmus.loadtest.grpc_client import GrpcTransport  # grpc is imported only for gRPC targets
+
+        transport = GrpcTransport(options.url, connections=connections_of(options, index), timeout_s=options.timeout_s,
+                                  insecure=options.insecure, cacert=options.cacert)
+    else:
+        ssl_context = client_ssl_context(insecure=options.insecure, cacert=options.cacert) if options.url.startswith("https") else None
+        transport = HttpTransport(options.url, connections=connections_of(options, index), timeout_s=options.timeout_s, ssl_context=ssl_context)
     prepared = [transport.prepare(r) for r in requests]
     span = schedule.span(profile, schedule.offsets(profile, poisson=options.poisson, seed=options.seed), options.max_requests)
     share = schedule.share(schedule.offsets(profile, poisson=options.poisson, seed=options.seed), index, n, options.max_requests)

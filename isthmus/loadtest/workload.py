@@ -3,7 +3,8 @@
 Bodies are encoded once, before the clock starts, so the hot loop does no JSON work. A
 generated workload draws its tensors from an injected RNG: a ``distinct`` fraction of requests
 get new inputs (cache misses), the rest reuse a small pool (cache hits). A file workload sends
-the JSON bodies of a JSONL file (one body per line) in order, cycling.
+the JSON bodies of a JSONL file (one body per line) in order, cycling. For ``v2-grpc`` a body is
+a serialised ``ModelInferRequest`` (raw contents), built from the tensor or from a V2 JSON line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import orjson
 
 from isthmus.loadtest.errors import LoadTestError
 
-PROTOCOLS = ("v2", "v1", "tfserving", "ray")
+PROTOCOLS = ("v2", "v1", "tfserving", "ray", "v2-grpc")
+GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 INT_RANGES = {
     "INT8": (-128, 127), "INT16": (-32768, 32767), "INT32": (-(2**31), 2**31 - 1), "INT64": (-(2**63), 2**63 - 1),
     "UINT8": (0, 255), "UINT16": (0, 65535), "UINT32": (0, 2**32 - 1), "UINT64": (0, 2**64 - 1),
@@ -68,6 +70,8 @@ class WorkloadSpec:
             raise WorkloadError(f"distinct must be between 0 and 1, got {self.distinct}")
         if self.pool < 1 or self.users < 0:
             raise WorkloadError("pool must be >= 1 and users >= 0")
+        if self.protocol == "v2-grpc" and self.path is not None:
+            raise WorkloadError(f"--path does not apply to v2-grpc (the method is {GRPC_METHOD})")
 
 
 def default_path(protocol: str, model: str) -> str:
@@ -75,6 +79,8 @@ def default_path(protocol: str, model: str) -> str:
         return f"/v2/models/{model}/infer"
     if protocol in ("v1", "tfserving"):
         return f"/v1/models/{model}:predict"
+    if protocol == "v2-grpc":
+        return GRPC_METHOD
     return f"/{model}"
 
 
@@ -92,6 +98,12 @@ def random_values(datatype: str, shape: Sequence[int], rng: random.Random) -> np
 
 def encode_body(spec: WorkloadSpec, values: np.ndarray) -> bytes:
     """One inference body in the spec's protocol for the tensor ``values`` (of the spec's shape)."""
+    if spec.protocol == "v2-grpc":
+        from isthmus.codecs import InferRequest, Tensor, v2_grpc
+        from isthmus.codecs.tensors import DATATYPES
+
+        tensor = Tensor("input-0", spec.datatype, np.asarray(values).astype(DATATYPES[spec.datatype]))
+        return v2_grpc.encode_request(InferRequest(), (tensor,), spec.model).SerializeToString()
     if spec.protocol == "v2":
         doc: Any = {"inputs": [{"name": "input-0", "datatype": spec.datatype, "shape": list(spec.shape), "data": values.ravel()}]}
     elif spec.protocol in ("v1", "tfserving"):
@@ -110,8 +122,9 @@ def generated_bodies(spec: WorkloadSpec, rng: random.Random, count: int) -> list
     return [encode_body(spec, next(fresh)) if new else pool[rng.randrange(len(pool))] for new in picks]
 
 
-def file_bodies(path: str | Path) -> list[bytes]:
-    """The bodies of a JSONL file, each line checked to be JSON and re-encoded compactly."""
+def file_bodies(path: str | Path, spec: WorkloadSpec | None = None) -> list[bytes]:
+    """The bodies of a JSONL file, each line checked to be JSON and re-encoded compactly (for
+    ``v2-grpc``: each line a V2 JSON request, converted to a serialised ``ModelInferRequest``)."""
     out = []
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -124,16 +137,28 @@ def file_bodies(path: str | Path) -> list[bytes]:
             out.append(orjson.dumps(orjson.loads(line)))
         except orjson.JSONDecodeError as exc:
             raise WorkloadError(f"{path}:{number}: not a JSON body: {exc}") from exc
+        if spec is not None and spec.protocol == "v2-grpc":
+            out[-1] = _grpc_body(out[-1], spec.model, f"{path}:{number}")
     if not out:
         raise WorkloadError(f"{path}: no requests in the file")
     return out
+
+
+def _grpc_body(body: bytes, model: str, where: str) -> bytes:
+    from isthmus.codecs import CodecError, v2, v2_grpc
+
+    try:
+        request = v2.decode_request(body)
+        return v2_grpc.encode_request(request, request.inputs, model).SerializeToString()
+    except CodecError as exc:
+        raise WorkloadError(f"{where}: not a V2 request: {exc}") from exc
 
 
 def build_requests(spec: WorkloadSpec, rng: random.Random, count: int) -> list[Request]:
     """The sequence of requests one worker cycles through (request k uses item k mod len)."""
     spec.check()
     path = spec.path or default_path(spec.protocol, spec.model)
-    bodies = file_bodies(spec.requests_file) if spec.requests_file else generated_bodies(spec, rng, count)
+    bodies = file_bodies(spec.requests_file, spec) if spec.requests_file else generated_bodies(spec, rng, count)
     if spec.users:
         length = max(len(bodies), min(max(count, 1), MAX_PREBUILT))
         return [
