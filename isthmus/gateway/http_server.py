@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from http import HTTPStatus
 from typing import Awaitable, Callable
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 import httptools
 import orjson
@@ -29,6 +29,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _MAX_QUEUED = 32  # pipelined requests buffered per connection before reading pauses
+MAX_HEAD = 64 * 1024  # request line + headers
+HEAD_TIMEOUT = 10.0  # seconds (checked at this period too) to receive a request's line and headers once it has started
 
 
 def _error(status: int, message: str, headers: Headers) -> Response:
@@ -55,6 +57,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_handler", "_max_body", "_server", "_transport", "_parser", "_url", "_headers", "_body", "_size",
         "_refused", "_queue", "_task", "_paused", "_closing", "_last_activity", "_timer", "_idle_timeout",
+        "_head_size", "_head_started", "_queued_bytes",
     )  # fmt: skip
 
     def __init__(self, handler: Handler, max_body: int, server: HttpServer, idle_timeout: float):
@@ -69,7 +72,11 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._refused = False
-        self._queue: deque[tuple[Request, bool]] = deque()
+        self._head_size = 0
+        self._head_started: float | None = None  # set while a request's head is being received
+        self._queued_bytes = 0
+        # requests waiting to be served in order, or a final error answer (a Response) for a refused one
+        self._queue: deque[tuple[Request | Response, bool]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._paused = False
         self._closing = False
@@ -82,7 +89,7 @@ class HttpProtocol(asyncio.Protocol):
         self._server.connections.add(self)
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
-        self._timer = loop.call_later(self._idle_timeout, self._check_idle)
+        self._timer = loop.call_later(min(self._idle_timeout, HEAD_TIMEOUT), self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -108,11 +115,20 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = Headers()
         self._body = []
         self._size = 0
+        self._head_size = 0
+        self._head_started = self._last_activity
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._count_head(len(url))
+
+    def _count_head(self, n: int) -> None:
+        self._head_size += n
+        if self._head_size > MAX_HEAD and not self._refused:
+            self._reject(431, f"request line and headers over the limit of {MAX_HEAD} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         headers = self._headers
@@ -122,11 +138,16 @@ class HttpProtocol(asyncio.Protocol):
             dict.__setitem__(headers, key, text)
 
     def on_headers_complete(self) -> None:
+        self._head_started = None
+        if self._refused:
+            return
         length = dict.get(self._headers, "content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
             self._reject(413, f"request body too large: {length} bytes, the limit is {self._max_body}")
             return
-        if dict.get(self._headers, "expect", "").lower() == "100-continue" and self._transport is not None:
+        expect = dict.get(self._headers, "expect", "").lower() == "100-continue"
+        if expect and self._transport is not None and self._task is None and not self._queue:
+            # only when nothing is pending: an interim answer must not overtake earlier final ones
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -140,14 +161,17 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._refused:
             return
-        url = self._url
-        path = url.split(b"?", 1)[0].decode("latin-1") if b"?" in url else url.decode("latin-1")
-        if "%" in path:
-            path = unquote(path)
+        raw = self._url.split(b"?", 1)[0] if b"?" in self._url else self._url
+        path = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("utf-8", "replace")
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
         request = Request(self._parser.get_method().decode(), path, self._headers, body, self._transport)
-        self._queue.append((request, self._parser.should_keep_alive()))
-        if len(self._queue) > _MAX_QUEUED and self._transport is not None and not self._paused:
+        self._enqueue(request, self._parser.should_keep_alive(), len(body))
+
+    def _enqueue(self, item: Request | Response, keep_alive: bool, size: int) -> None:
+        self._queue.append((item, keep_alive))
+        self._queued_bytes += size
+        crowded = len(self._queue) > _MAX_QUEUED or self._queued_bytes > self._max_body
+        if crowded and self._transport is not None and not self._paused:
             self._paused = True
             self._transport.pause_reading()
         if self._task is None:
@@ -158,7 +182,13 @@ class HttpProtocol(asyncio.Protocol):
         try:
             while self._queue and not self._closing:
                 request, keep_alive = self._queue.popleft()
-                if self._paused and len(self._queue) <= _MAX_QUEUED // 2 and self._transport is not None:
+                if isinstance(request, Response):  # a refused request: answer in turn, then close
+                    self._write(encode_response(request, keep_alive=False))
+                    self._close()
+                    return
+                self._queued_bytes -= len(request.body)
+                roomy = len(self._queue) <= _MAX_QUEUED // 2 and self._queued_bytes <= self._max_body // 2
+                if self._paused and roomy and self._transport is not None and not self._refused:
                     self._paused = False
                     self._transport.resume_reading()
                 self._server.in_flight += 1
@@ -179,11 +209,14 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.write(data)
 
     def _reject(self, status: int, message: str) -> None:
-        """Answer an unreadable request and close: the rest of the stream cannot be trusted."""
+        """Refuse an unreadable request: stop reading (the rest of the stream cannot be trusted),
+        answer it after the answers to the requests before it, then close."""
         self._refused = True
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(encode_response(_error(status, message, self._headers), keep_alive=False))
-            self._close()
+            if not self._paused:
+                self._paused = True
+                self._transport.pause_reading()
+            self._enqueue(_error(status, message, self._headers), False, 0)
 
     def _close(self) -> None:
         self._closing = True
@@ -192,13 +225,16 @@ class HttpProtocol(asyncio.Protocol):
 
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._head_started is not None and loop.time() - self._head_started > HEAD_TIMEOUT:
+            self._close()  # a head trickling in byte by byte: a slow client holding a connection
+            return
         idle_for = loop.time() - self._last_activity
         busy = self._task is not None or bool(self._queue)
         if idle_for >= self._idle_timeout and not busy:
             self._close()
             return
         wait = self._idle_timeout - idle_for if idle_for < self._idle_timeout else self._idle_timeout
-        self._timer = loop.call_later(wait, self._check_idle)
+        self._timer = loop.call_later(min(wait, HEAD_TIMEOUT), self._check_idle)
 
     def close_if_idle(self) -> bool:
         if self._task is None and not self._queue:

@@ -118,3 +118,47 @@ async def test_stop_lets_requests_in_flight_finish(server):
     assert status == 200 and orjson.loads(body)["path"] == "/slow" and headers["connection"] == "close"
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", server.port)
+
+
+async def test_huge_heads_get_431(server):
+    req = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    (status, headers, body), = responses(await exchange(server.port, req))
+    assert status == 431 and "over the limit" in orjson.loads(body)["error"] and headers["connection"] == "close"
+
+
+async def test_a_refused_pipelined_request_is_answered_after_the_earlier_ones(server):
+    slow = REQ.replace(b"/a?", b"/slow?")
+    oversized = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n" + b"x" * 500
+    got = responses(await exchange(server.port, slow + oversized))
+    assert [s for s, _, _ in got] == [200, 413]
+    assert orjson.loads(got[0][2])["path"] == "/slow"
+
+
+async def test_a_head_trickling_in_is_cut_off(monkeypatch):
+    from isthmus.gateway import http_server
+
+    monkeypatch.setattr(http_server, "HEAD_TIMEOUT", 0.3)
+    s = HttpServer(echo, max_body=100, idle_timeout=30)
+    port = await s.listen("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for byte in b"GET /a HTTP/1.1\r\nHost: x\r\nX-Slow: 1234567890":
+            writer.write(bytes([byte]))  # one byte every 50 ms: never idle, never finished
+            await asyncio.sleep(0.05)
+            if writer.is_closing() or reader.at_eof():
+                break
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        assert loop.time() - start < 2.0
+        writer.close()
+    finally:
+        await s.stop(grace=1)
+
+
+async def test_escaped_utf8_paths_decode_and_raw_bytes_are_refused(server):
+    escaped = b"POST /mod%C3%A8le HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    assert orjson.loads(responses(await exchange(server.port, escaped))[0][2])["path"] == "/modèle"
+    raw = "POST /modèle HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+    (status, _, body), = responses(await exchange(server.port, raw))
+    assert status == 400 and "url" in orjson.loads(body)["error"]
