@@ -1,6 +1,6 @@
 """The backend layer's one exception root, and how each kind maps to a status.
 
-Transport exceptions (aiohttp, onnxruntime) are translated into these at
+Transport exceptions (http1, grpc, onnxruntime) are translated into these at
 the edge of this layer; nothing above it sees a library's exception.
 """
 

@@ -32,6 +32,7 @@ class HttpTransport:
         self._max_connections = max_connections
         self._next = 0
         self._pools: list[Http1Pool] = []
+        self._closed = False
 
     async def start(self) -> None:
         if not self._pools:
@@ -40,6 +41,7 @@ class HttpTransport:
             ]
 
     async def close(self) -> None:
+        self._closed = True
         pools, self._pools = self._pools, []
         for pool in pools:
             await pool.close()
@@ -48,6 +50,8 @@ class HttpTransport:
         self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> tuple[int, bytes]:
         if not self._pools:
+            if self._closed:
+                raise BackendUnavailable(self.backend, "closed (its config generation was retired)")
             await self.start()
         n = len(self._pools)
         start = self._next
@@ -69,13 +73,24 @@ class HttpTransport:
         raise BackendUnavailable(self.backend, str(last))
 
 
+# A backend's 4xx that is the app's fault: passed on (404 and 413 as they are, the rest as 400).
+_APP_FAULTS = frozenset({400, 404, 409, 413, 415, 422})
+
+
 def check_status(backend: str, status: int, body: bytes) -> None:
-    """Raise for non-2xx answers, carrying the backend's own error message."""
+    """Raise for non-2xx answers, carrying the backend's own error message.
+
+    A 4xx that says the request was bad is the app's (no fallback); a 408 or 429 says the
+    backend is busy (fallback allowed, 503); anything else — 401/403 (the gateway's own
+    credentials), other 4xx, 5xx — is the backend's failure (502).
+    """
     if status < 300:
         return
     message = error_message(body)
-    if 400 <= status < 500:
-        raise BackendRejected(backend, message, 404 if status == 404 else (400 if status != 413 else 413))
+    if status in _APP_FAULTS:
+        raise BackendRejected(backend, message, status if status in (404, 413) else 400)
+    if status in (408, 429):
+        raise BackendUnavailable(backend, f"HTTP {status}: {message}")
     raise BackendFailed(backend, f"HTTP {status}: {message}")
 
 

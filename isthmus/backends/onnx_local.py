@@ -43,6 +43,8 @@ class OnnxBackend:
         self._executor: ThreadPoolExecutor | None = None
         self._inputs: list[tuple[str, str, list[int]]] = []
         self._outputs: list[tuple[str, str, list[int]]] = []
+        self._queued = 0  # calls handed to the pool and not finished (a timed-out one still runs)
+        self._max_queued = config.max_queue
 
     async def start(self) -> None:
         self._executor = ThreadPoolExecutor(self.config.workers, thread_name_prefix=f"onnx-{self.name}")
@@ -81,15 +83,23 @@ class OnnxBackend:
         for name in wanted or ():
             if name not in known_out:
                 raise CodecError(f"unknown output '{name}' (model outputs: {', '.join(sorted(known_out))})")
+        if self._queued >= self._max_queued:
+            # a timed-out call keeps its thread busy; past this many waiting, more would only pile up
+            raise BackendUnavailable(self.name, f"overloaded: {self._queued} inference calls already waiting")
         loop = asyncio.get_running_loop()
+        self._queued += 1
         future = loop.run_in_executor(self._executor, self._run, wanted, feeds)
+        future.add_done_callback(self._call_done)
         try:
-            results = await asyncio.wait_for(future, self.config.timeout)
+            results = await asyncio.wait_for(asyncio.shield(future), self.config.timeout)
         except TimeoutError:
             raise BackendTimeout(self.name, f"inference took over {self.config.timeout:g}s") from None
         names = wanted or [o[0] for o in self._outputs]
         outputs = tuple(Tensor(n, datatype_of(np.asarray(r), n), np.asarray(r)) for n, r in zip(names, results))
         return InferResponse(outputs=outputs, id=request.id)
+
+    def _call_done(self, _: object) -> None:
+        self._queued -= 1
 
     def _run(self, wanted: list[str] | None, feeds: dict[str, np.ndarray]) -> list[Any]:
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors

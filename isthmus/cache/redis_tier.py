@@ -14,7 +14,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
+
+# What redis-py raises for a failing server: RedisClusterException is not a RedisError.
+_REDIS_FAILURES = (RedisError, RedisClusterException, OSError)
 
 from isthmus.cache.errors import CacheError, RedisConnecting
 from isthmus.config.model import RedisConfig
@@ -80,9 +83,15 @@ class RedisTier:
         not reachable yet — the cache then fails open and keeps trying, as on any other failure."""
         if self._warming is None:
             self._warming = asyncio.ensure_future(self._warm())
+        warming = self._warming
         try:
-            await asyncio.shield(self._warming)
-        except (TimeoutError, RedisError, OSError, asyncio.CancelledError):
+            await asyncio.shield(warming)
+        except asyncio.CancelledError:
+            if not warming.cancelled():
+                raise  # the gateway's start-up itself was cancelled
+            self._warming = None
+            return False
+        except (TimeoutError, *_REDIS_FAILURES):
             self._warming = None
             return False
         return True
@@ -99,7 +108,7 @@ class RedisTier:
                 return await coro
         except TimeoutError:
             raise CacheError(f"redis {what} took over {self._timeout * 1000:g}ms") from None
-        except (RedisError, OSError) as exc:
+        except _REDIS_FAILURES as exc:
             raise CacheError(f"redis {what} failed: {exc}") from None
         finally:
             coro.close()  # not sent when still connecting: no "never awaited" warning
@@ -131,7 +140,7 @@ class RedisTier:
             self._warming.cancel()
         try:
             await self._client.aclose()
-        except (RedisError, OSError, AttributeError):
+        except _REDIS_FAILURES:
             pass
 
 

@@ -105,7 +105,7 @@ class ResultCache:
         token = None
         if self._distributed and store:
             token = await self._l2("try_lock", key, self._lock_ttl)
-            if token is None and self.redis_health.should_try() and not self.redis_health.degraded:
+            if token is None and not self.redis_health.degraded:
                 waited = await self._wait_for_other_replica(key, policy.ttl)
                 if waited is not None:
                     return waited

@@ -126,6 +126,7 @@ class OnnxBackendConfig(_Frozen):
     device: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
     threads: int = Field(0, ge=0, description="intra-op threads (0: onnxruntime's default)")
     workers: int = Field(1, gt=0, description="inference calls run at once, off the event loop")
+    max_queue: int = Field(256, gt=0, description="calls waiting for a worker before more are refused (503)")
     timeout: Duration = 10.0
     warmup: bool = True
     version: str | None = None

@@ -1,4 +1,4 @@
-"""The ingress: aiohttp REST endpoints (KServe V1, Open Inference Protocol V2) over one data plane."""
+"""The ingress: REST (KServe V1, Open Inference Protocol V2) and V2 gRPC endpoints over one data plane."""
 
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.server import GatewayServer

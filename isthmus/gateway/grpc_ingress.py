@@ -86,13 +86,16 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 raise CodecError("model_name is required")
             self._dp.state.routes.route(model)  # an unknown model is NOT_FOUND whatever the tensors
             decoded = v2_grpc.decode_request(request)
+            limit = asyncio.timeout(remaining)  # None: no deadline
             try:
                 with app_deadline(remaining):
-                    async with asyncio.timeout(remaining):  # None: no deadline
-                            answer = await self._dp.infer(
+                    async with limit:
+                        answer = await self._dp.infer(
                             model, request.model_version or None, decoded, headers, rid, client_identity(context)
                         )
             except TimeoutError:
+                if not limit.expired():
+                    raise  # a timeout inside the call is its own error, not the app's deadline
                 raise AppDeadlineExceeded(
                     f"the client's deadline ({remaining:.3g}s) passed before a backend answered"
                 ) from None

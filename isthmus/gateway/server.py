@@ -130,7 +130,8 @@ class GatewayServer:
                 else:
                     backends[b.name] = fresh[b.name] = build_backend(b)
             await self._start(fresh, source)
-            config = config.model_copy(update={"listener": self.config.listener})
+            # the listener and the cache were built at start; a reload changes neither
+            config = config.model_copy(update={"listener": self.config.listener, "cache": self.config.cache})
             self.dataplane.swap(GatewayState.build(config, backends, version, source))
             kept = {id(b) for b in backends.values()}
             retired = [b for b in old.backends.values() if id(b) not in kept]

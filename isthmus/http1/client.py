@@ -109,6 +109,8 @@ class Http1Pool:
 
     async def _acquire(self, deadline: float, timeout: float) -> tuple[Http1Connection, bool]:
         loop = asyncio.get_running_loop()
+        if self._closed:
+            raise ConnectError("connection pool closed")
         while True:
             while self._idle:
                 conn = self._idle.pop()
@@ -127,14 +129,16 @@ class Http1Pool:
             self._waiters.append(waiter)
             try:
                 await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
-            except TimeoutError:
+            except BaseException as exc:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-                raise RequestTimeout(f"no free connection within {timeout:g}s") from None
-            except BaseException:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken but leaving: hand the free connection on, or it is lost
+                if isinstance(exc, TimeoutError):
+                    raise RequestTimeout(f"no free connection within {timeout:g}s") from None
                 raise
+            if self._closed:
+                raise ConnectError("connection pool closed")
 
     async def _connect(self, timeout: float) -> Http1Connection:
         loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 from typing import Awaitable, Callable, Mapping
 
 from envoy.config.core.v3 import base_pb2
@@ -62,7 +63,7 @@ class Follower:
         self._lock = asyncio.Lock()  # a snapshot load never lands on top of an xDS config
         self._from_xds = False
         self._first = asyncio.Event()  # a config applied from xDS, or a stream attempt ended
-        self.nacks: list[str] = []
+        self.nacks: deque[str] = deque(maxlen=100)  # the latest reasons, bounded
         server.dataplane.await_config()
 
     async def run(self) -> None:

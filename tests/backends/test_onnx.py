@@ -1,5 +1,6 @@
 """The local ONNX Runtime backend: providers, warm-up, inference off the loop, input checks."""
 
+import asyncio
 import threading
 
 import numpy as np
@@ -104,3 +105,22 @@ async def test_bad_inputs(onnx_models, body, message):
             await b.infer(v2.decode_request(orjson.dumps(body)), CTX)
     finally:
         await b.close()
+
+
+async def test_calls_beyond_the_queue_are_refused_not_piled_up(onnx_models):
+    import time
+
+    from isthmus.backends import BackendUnavailable
+
+    b = onnx_backend(onnx_models["double"], max_queue=2, timeout="5s")
+    await b.start()
+    real = b._run
+    b._run = lambda *a: (time.sleep(0.3), real(*a))[1]  # a slow model
+    req = v2.decode_request(orjson.dumps(v2_body([1.0], [1, 1])))
+    try:
+        results = await asyncio.gather(*(b.infer(req, CTX) for _ in range(4)), return_exceptions=True)
+    finally:
+        await b.close()
+    refused = [r for r in results if isinstance(r, BackendUnavailable)]
+    assert len(refused) == 2 and "overloaded" in str(refused[0])
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 2
