@@ -77,6 +77,8 @@ async def test_timeout(serve_app):
         (500, b'{"error": "kaboom"}', BackendFailed, "HTTP 500: kaboom"),
         (503, b"upstream down", BackendFailed, "HTTP 503: upstream down"),
         (400, b'{"detail": "wrong shape"}', BackendRejected, "wrong shape"),
+        (429, b'{"error": "slow down"}', BackendUnavailable, "HTTP 429: slow down"),
+        (401, b'{"error": "who are you"}', BackendFailed, "HTTP 401: who are you"),
         (200, b'{"nope": 1}', BackendFailed, "bad response"),
         (200, b"<html>", BackendFailed, "not valid JSON"),
     ],
