@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="act as if nginx were not installed (python fallback backend, nginx target skipped)")
     p.add_argument("--no-burst", action="store_true", help="skip the coalescing burst")
     p.add_argument("--burst-size", type=int, default=200, help="identical requests per burst, one connection each")
-    p.add_argument("--burst-rounds", type=int, default=3, help="bursts per variant (each with a new, cold key)")
+    p.add_argument("--burst-rounds", type=int, default=5, help="bursts per variant (each with a new, cold key)")
     p.add_argument("--burst-delay-ms", type=float, default=100, help="the slow backend's time per answer")
     p.add_argument("--no-xds", action="store_true", help="skip the xDS control-plane benchmark")
     p.add_argument("--xds-clients", type=int, nargs="+", default=[1, 100, 1000], metavar="N")

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bench.procs import Supervisor, free_port, wait_for_port
+from bench.procs import Supervisor, cpu_busy_seconds, free_port, load_average, tree_cpu_seconds, wait_for_port
 from bench.targets import HERE, INFER_PATH, RESPONSE_BODY, Tools, _start_isthmus_cached
 
 # name -> the route's `cache:` in bench/configs/isthmus-cache.yaml (no gateway-wide section: L1 only)
@@ -37,12 +37,13 @@ class Burst:
     times_ms: list[float] = field(repr=False)
     statuses: dict[str, int]
     cache: dict[str, int]  # x-isthmus-cache values
+    others_pct: float | None = None  # other processes' CPU on the gateway's core during the burst
 
     def summary(self) -> dict[str, Any]:
         t = sorted(self.times_ms)
         return {"n": self.n, "backend_calls": self.backend_calls, "p50_ms": round(_pct(t, 50), 1),
                 "p99_ms": round(_pct(t, 99), 1), "max_ms": round(t[-1], 1) if t else None,
-                "statuses": self.statuses, "x_isthmus_cache": self.cache}
+                "statuses": self.statuses, "x_isthmus_cache": self.cache, "others_on_gateway_core_pct": self.others_pct}
 
 
 def _pct(sorted_vals: list[float], q: float) -> float:
@@ -96,7 +97,9 @@ def run(sup: Supervisor, tools: Tools, proxy_cpus: str | None, load_cpus: str | 
     bport = free_port()
     backend = sup.start("slow-backend", [tools.python, str(HERE / "slow_backend.py"), str(bport), str(resp),
                                          str(delay_ms)], load_cpus)
-    out: dict[str, Any] = {"n": n, "rounds": rounds, "backend_delay_ms": delay_ms, "variants": {}}
+    out: dict[str, Any] = {"n": n, "rounds": rounds, "backend_delay_ms": delay_ms,
+                           "backend_max_connections": _default_max_connections(),
+                           "load_average_before": load_average(), "variants": {}}
     before = os.sched_getaffinity(0)
     try:
         wait_for_port(backend, bport)
@@ -108,23 +111,37 @@ def run(sup: Supervisor, tools: Tools, proxy_cpus: str | None, load_cpus: str | 
             try:
                 asyncio.run(_one_burst(int(gw.url.rsplit(":", 1)[1]), 1, body(10_000 + k)))  # warm-up: one call
                 bursts = []
+                assert gw.proc
                 for r in range(rounds):
                     c0 = _calls(burl)
+                    own0, busy0, t0 = tree_cpu_seconds(gw.proc.pid), cpu_busy_seconds(proxy_cpus), time.monotonic()
                     times, statuses, cache = asyncio.run(
                         _one_burst(int(gw.url.rsplit(":", 1)[1]), n, body(1000 * (k + 1) + r)))
-                    b = Burst(n, _calls(burl) - c0, times, statuses, cache)
+                    own, busy = tree_cpu_seconds(gw.proc.pid) - own0, cpu_busy_seconds(proxy_cpus) - busy0
+                    others = round(max(0.0, 100 * (busy - own) / (time.monotonic() - t0)), 0) if proxy_cpus else None
+                    b = Burst(n, _calls(burl) - c0, times, statuses, cache, others)
                     bursts.append(b.summary())
                     log(f"  burst {name} #{r + 1}: {b.backend_calls} backend calls, p50 {bursts[-1]['p50_ms']} ms, "
                         f"p99 {bursts[-1]['p99_ms']} ms, max {bursts[-1]['max_ms']} ms, statuses {statuses}, "
-                        f"x-isthmus-cache {cache}")
+                        f"x-isthmus-cache {cache}, others on the gateway's core {others}%")
             finally:
-                assert gw.proc
-                sup.stop(gw.proc)
+                if gw.proc:
+                    sup.stop(gw.proc)
             out["variants"][name] = {"route_cache": route_cache, "bursts": bursts, **_median(bursts)}
     finally:
         os.sched_setaffinity(0, before)
         sup.stop(backend)
     return out
+
+
+def _default_max_connections() -> int | None:
+    """The gateway's default connection pool per backend (the burst config leaves it unset)."""
+    try:
+        from isthmus.config.model import _HttpBackend
+
+        return int(_HttpBackend.model_fields["max_connections"].default)
+    except Exception:  # noqa: BLE001 - only a label in the report
+        return None
 
 
 def _median(bursts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -307,9 +307,14 @@ def _burst_lines(b: dict[str, Any] | None) -> list[str]:
              f"to Isthmus in front of a backend that takes {b['backend_delay_ms']:g} ms per answer and counts its "
              f"calls; {b['rounds']} bursts per variant, each with a new body (a cold key), fresh gateway per variant. "
              "Completion time runs from the burst's first write to each answer; figures are the median over the "
-             "bursts (max: also the worst).", "",
-             "| gateway route cache | backend calls per burst | p50 ms | p99 ms | max ms (worst) | errors | x-isthmus-cache |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+             "bursts (max: also the worst). The backend's connection pool is the gateway's default "
+             f"(`max_connections` {b.get('backend_max_connections')}), so without coalescing the {b['n']} calls go "
+             "out in waves of at most that many. Load average at the start of the burst: "
+             f"{b.get('load_average_before', ['?'])[0]}; noise % is other processes' CPU on the gateway's core "
+             "during each burst (coarse: 10 ms ticks).", "",
+             "| gateway route cache | backend calls per burst | p50 ms | p99 ms | max ms (worst) | errors | x-isthmus-cache "
+             "| noise % per burst |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for name, v in b["variants"].items():
         calls = " / ".join(str(x["backend_calls"]) for x in v["bursts"])
         cache: dict[str, int] = {}
@@ -319,7 +324,8 @@ def _burst_lines(b: dict[str, Any] | None) -> list[str]:
         lines.append(f"| {name}: `{v['route_cache']}` | {calls} | {_f(v['p50_ms_median'], '{:.1f}')} "
                      f"| {_f(v['p99_ms_median'], '{:.1f}')} | {_f(v['max_ms_median'], '{:.1f}')} "
                      f"({_f(v['max_ms_worst'], '{:.1f}')}) | {v['errors']} "
-                     f"| {', '.join(f'{k} {c}' for k, c in sorted(cache.items()))} |")
+                     f"| {', '.join(f'{k} {c}' for k, c in sorted(cache.items()))} "
+                     f"| {' / '.join(_f(x.get('others_on_gateway_core_pct'), '{:.0f}') for x in v['bursts'])} |")
     return lines
 
 
