@@ -141,6 +141,10 @@ async def run_worker(
         ssl_context = client_ssl_context(insecure=options.insecure, cacert=options.cacert) if options.url.startswith("https") else None
         transport = HttpTransport(options.url, connections=connections_of(options, index), timeout_s=options.timeout_s, ssl_context=ssl_context)
     prepared = [transport.prepare(r) for r in requests]
+    del requests
+    if gc.get_freeze_count():  # the caller froze the heap for the run: so is what was built for it (grpc, the requests)
+        gc.collect()
+        gc.freeze()
     span = schedule.span(profile, schedule.offsets(profile, poisson=options.poisson, seed=options.seed), options.max_requests)
     share = schedule.share(schedule.offsets(profile, poisson=options.poisson, seed=options.seed), index, n, options.max_requests)
     result = RunResult(target=options.url, profile=options.describe(), started_at=0.0, duration_s=span)
