@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 from collections import Counter
 from typing import AsyncIterator, Awaitable, Callable
@@ -260,3 +261,37 @@ async def test_against_the_isthmus_grpc_ingress(gateway, onnx_models) -> None:
     unknown = await run_load(LoadOptions(url, schedule.constant(100, 0.1), connections=1,
                                          workload=WorkloadSpec(protocol="v2-grpc", model="nope")))
     assert unknown.errors == Counter({"grpc_NOT_FOUND": 10}) and no_latency(unknown)
+
+
+def test_cli_infers_v2_grpc_and_reports(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from isthmus.loadtest.cli import main_run, options_from_args
+    from isthmus.loadtest.report_json import loads
+    from tests.loadtest.test_cli_run import parse
+
+    assert options_from_args(parse("grpc://127.0.0.1:8081", "--rate", "10")).workload.protocol == "v2-grpc"
+    assert options_from_args(parse("http://127.0.0.1:8080", "--rate", "10")).workload.protocol == "v2"
+    with pytest.raises(LoadOptionsError, match="v2-grpc"):
+        options_from_args(parse("grpcs://127.0.0.1:8081", "--rate", "10", "--protocol", "v2"))
+
+    def handler(request: bytes, context: grpc.ServicerContext) -> bytes:
+        context.send_initial_metadata((("x-isthmus-backend", "sync"),))
+        return b""
+
+    server = grpc.server(ThreadPoolExecutor(4), options=[("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "inference.GRPCInferenceService", {"ModelInfer": grpc.unary_unary_rpc_method_handler(handler)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        out = io.StringIO()
+        report = tmp_path / "run.json"
+        args = parse(f"grpc://127.0.0.1:{port}", "--model", "m", "--rate", "100", "--duration", "0.3s",
+                     "--connections", "2", "--quiet", "--json", str(report))
+        assert main_run(args, out) == 0
+    finally:
+        server.stop(None)
+    doc = loads(report.read_text())
+    assert doc["totals"]["ok"] == 30 and doc["run"]["target"] == f"grpc://127.0.0.1:{port}"
+    assert doc["run"]["profile"]["protocol"] == "v2-grpc" and "sync" in out.getvalue()
