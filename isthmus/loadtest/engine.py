@@ -9,7 +9,7 @@ moment the request was handed to the transport.
 
 The run ends when the schedule is exhausted (duration or request cap); requests still queued
 or in flight get ``grace_s`` to finish, then count as ``timeout`` errors. Errors never enter a
-latency histogram. The transport is anything with the ``Transport`` shape (HTTP/1.1 today).
+latency histogram. The transport is anything with the ``Transport`` shape (HTTP/1.1: http_client.py; gRPC: grpc_client.py).
 """
 
 from __future__ import annotations
