@@ -264,11 +264,16 @@ async def test_against_the_isthmus_grpc_ingress(gateway, onnx_models) -> None:
 
 
 def test_cli_infers_v2_grpc_and_reports(tmp_path) -> None:
+    import argparse
     from concurrent.futures import ThreadPoolExecutor
 
-    from isthmus.loadtest.cli import main_run, options_from_args
+    from isthmus.loadtest.cli import main_run, options_from_args, register
     from isthmus.loadtest.report_json import loads
-    from tests.loadtest.test_cli_run import parse
+
+    def parse(*argv: str) -> argparse.Namespace:
+        parser = argparse.ArgumentParser()
+        register(parser.add_subparsers())
+        return parser.parse_args(["loadtest", "run", *argv])
 
     assert options_from_args(parse("grpc://127.0.0.1:8081", "--rate", "10")).workload.protocol == "v2-grpc"
     assert options_from_args(parse("http://127.0.0.1:8080", "--rate", "10")).workload.protocol == "v2"
