@@ -21,10 +21,9 @@ from isthmus.xds.base import (
     ConfigWatcher,
     DeltaResponse,
     DeltaWatchRequest,
-    NodeInfo,
     StreamCallbacks,
 )
-from isthmus.xds.stream_sotw import WILDCARD_TYPES, StreamError, node_info
+from isthmus.xds.stream_sotw import WILDCARD_TYPES, StreamBase
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class _TypeState:
     cancel: Cancel | None = None
 
 
-class DeltaStream:
+class DeltaStream(StreamBase):
     def __init__(
         self,
         stream_id: int,
@@ -47,23 +46,11 @@ class DeltaStream:
         callbacks: StreamCallbacks,
         send: Callable[[discovery_pb2.DeltaDiscoveryResponse], None],
     ) -> None:
-        self.id = stream_id
-        self._watcher = watcher
-        self._callbacks = callbacks
-        self._send = send
-        self._node: NodeInfo | None = None
+        super().__init__(stream_id, watcher, callbacks, send)
         self._types: dict[str, _TypeState] = {}
-        self._nonces = 0
 
     def handle(self, req: discovery_pb2.DeltaDiscoveryRequest) -> None:
-        if self._node is None:
-            if not req.HasField("node"):
-                raise StreamError("the first request on a stream must carry the node")
-            self._node = node_info(req.node)
-            self._callbacks.on_node(self.id, self._node)
-        t = req.type_url
-        if not t:
-            raise StreamError("request without type_url on an aggregated stream")
+        t = self._type_of(req)
         st = self._types.get(t)
         if st is None:
             legacy_wildcard = not req.resource_names_subscribe and t in WILDCARD_TYPES

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -46,7 +46,36 @@ def node_info(node: object) -> NodeInfo:
     return NodeInfo(getattr(node, "id", ""), getattr(node, "cluster", ""))
 
 
-class SotwStream:
+class StreamBase:
+    """What both ADS stream flavours share: identity, the node (first request), the type URL."""
+
+    def __init__(
+        self,
+        stream_id: int,
+        watcher: ConfigWatcher,
+        callbacks: StreamCallbacks,
+        send: Callable[[Any], None],
+    ) -> None:
+        self.id = stream_id
+        self._watcher = watcher
+        self._callbacks = callbacks
+        self._send = send
+        self._node: NodeInfo | None = None
+        self._nonces = 0
+
+    def _type_of(self, req: Any) -> str:
+        """The request's type URL, after taking the node from the stream's first request."""
+        if self._node is None:
+            if not req.HasField("node"):
+                raise StreamError("the first request on a stream must carry the node")
+            self._node = node_info(req.node)
+            self._callbacks.on_node(self.id, self._node)
+        if not req.type_url:
+            raise StreamError("request without type_url on an aggregated stream")
+        return str(req.type_url)
+
+
+class SotwStream(StreamBase):
     def __init__(
         self,
         stream_id: int,
@@ -54,23 +83,11 @@ class SotwStream:
         callbacks: StreamCallbacks,
         send: Callable[[discovery_pb2.DiscoveryResponse], None],
     ) -> None:
-        self.id = stream_id
-        self._watcher = watcher
-        self._callbacks = callbacks
-        self._send = send
-        self._node: NodeInfo | None = None
+        super().__init__(stream_id, watcher, callbacks, send)
         self._types: dict[str, _TypeState] = {}
-        self._nonces = 0
 
     def handle(self, req: discovery_pb2.DiscoveryRequest) -> None:
-        if self._node is None:
-            if not req.HasField("node"):
-                raise StreamError("the first request on a stream must carry the node")
-            self._node = node_info(req.node)
-            self._callbacks.on_node(self.id, self._node)
-        t = req.type_url
-        if not t:
-            raise StreamError("request without type_url on an aggregated stream")
+        t = self._type_of(req)
         st = self._types.setdefault(t, _TypeState())
         if req.response_nonce:
             if req.response_nonce != st.nonce:
