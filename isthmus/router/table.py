@@ -33,7 +33,7 @@ class Decision:
 
 
 class Route:
-    __slots__ = ("model", "variants", "sticky_header", "override_header", "fallback", "cache", "_choices")
+    __slots__ = ("model", "variants", "sticky_header", "override_header", "fallback", "cache", "versions", "_choices")
 
     def __init__(
         self,
@@ -50,16 +50,14 @@ class Route:
         self.override_header = override_header
         self.fallback = fallback
         self.cache = cache
+        self.versions: tuple[str, ...] = tuple(sorted({v.version for v in variants if v.version is not None}))
         # One weighted choice per version filter: None = all variants.
-        self._choices: dict[str | None, tuple[tuple[Variant, ...], WeightedChoice]] = {}
+        self._choices: dict[str | None, tuple[tuple[Variant, ...], WeightedChoice, list[str], list[int]]] = {}
         for version in {None, *(v.version for v in variants if v.version is not None)}:
             subset = tuple(v for v in variants if version is None or v.version == version)
             if sum(v.weight for v in subset) > 0:
-                self._choices[version] = (subset, WeightedChoice([v.weight for v in subset]))
-
-    @property
-    def versions(self) -> tuple[str, ...]:
-        return tuple(sorted({v.version for v in self.variants if v.version is not None}))
+                weights = [v.weight for v in subset]
+                self._choices[version] = (subset, WeightedChoice(weights), [v.backend for v in subset], weights)
 
     def decide(self, version: str | None, headers: Mapping[str, str], random: Callable[[], float]) -> Decision:
         if self.override_header is not None:
@@ -72,11 +70,11 @@ class Route:
                 known = ", ".join(self.versions) or "none"
                 raise UnknownVersion(f"model '{self.model}' has no version '{version}' (known: {known})")
             raise UnknownVersion(f"version '{version}' of model '{self.model}' has no variant with traffic")
-        subset, choice = entry
+        subset, choice, names, weights = entry
         if self.sticky_header is not None:
             key = headers.get(self.sticky_header)
             if key:
-                i = rendezvous_pick(key, [v.backend for v in subset], [v.weight for v in subset])
+                i = rendezvous_pick(key, names, weights)
                 return self._decision(subset[i], "sticky")
         return self._decision(subset[choice.pick(random())], "weighted")
 
