@@ -19,10 +19,9 @@ from typing import Awaitable, Callable
 from urllib.parse import unquote_to_bytes
 
 import httptools
-import orjson
 
 from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
-from isthmus.gateway.http_types import Headers, Request, Response
+from isthmus.gateway.http_types import Headers, Request, Response, json_error
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -34,8 +33,7 @@ HEAD_TIMEOUT = 10.0  # seconds (checked at this period too) to receive a request
 
 
 def _error(status: int, message: str, headers: Headers) -> Response:
-    extra = {BACKEND_HEADER: NO_BACKEND, REQUEST_ID_HEADER: request_id(headers)}
-    return Response(status, orjson.dumps({"error": message}), extra)
+    return json_error(status, message, {BACKEND_HEADER: NO_BACKEND, REQUEST_ID_HEADER: request_id(headers)})
 
 
 def encode_response(resp: Response, keep_alive: bool, head: bool = False) -> bytes:

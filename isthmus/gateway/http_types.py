@@ -6,6 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 
 class Headers(dict[str, str]):
     """Request headers with lower-case names; lookups ignore case. Repeated headers are joined by ', '."""
@@ -40,3 +42,8 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The body every error answer has: ``{"error": "<what is wrong>"}``."""
+    return Response(status, orjson.dumps({"error": message}), headers or {})

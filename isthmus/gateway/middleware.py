@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import logging
 
-import orjson
-
 from isthmus.backends import BackendError
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.errors import http_status
 from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
-from isthmus.gateway.http_types import Request, Response
+from isthmus.gateway.http_types import Request, Response, json_error
 from isthmus.gateway.rest import HANDLERS
 from isthmus.gateway.routes import MethodNotAllowed, NotFound, resolve
 
 log = logging.getLogger(__name__)
-
-
-def json_error(status: int, message: str) -> Response:
-    return Response(status, orjson.dumps({"error": message}))
 
 
 class Edge:
