@@ -1,6 +1,6 @@
 """L1: an in-process LRU cache bounded by bytes, with per-entry TTL on an injected clock.
 
-Values are kept as objects (the data plane stores decoded entries, so a hit costs no
+Synchronous: it does no I/O, so it costs no await on the hit path. Values are kept as objects (the data plane stores decoded entries, so a hit costs no
 decoding); each counts for ``size`` bytes, its encoded size, against ``max_bytes``.
 """
 
@@ -18,7 +18,7 @@ class MemoryTier:
         self._entries: OrderedDict[str, tuple[float, Any, int]] = OrderedDict()
         self.size = 0
 
-    async def get(self, key: str) -> Any:
+    def get(self, key: str) -> Any:
         item = self._entries.get(key)
         if item is None:
             return None
@@ -29,7 +29,7 @@ class MemoryTier:
         self._entries.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: Any, ttl: float, size: int | None = None) -> None:
+    def set(self, key: str, value: Any, ttl: float, size: int | None = None) -> None:
         """``size``: what the value counts for (default ``len(value)``, for bytes)."""
         size = len(value) if size is None else size
         if size > self.max_bytes:
@@ -49,6 +49,6 @@ class MemoryTier:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         self._entries.clear()
         self.size = 0

@@ -62,8 +62,15 @@ class ResultCache:
             return entry, "miss"
         return await compute(), "miss"
 
+    def peek(self, key: str) -> Entry | None:
+        """The L1 entry for ``key``, without waiting for anything (the data plane's fast path)."""
+        cached = self.l1.get(key)
+        if cached is not None:
+            self.stats["hit_l1"] += 1
+        return cached  # type: ignore[no-any-return]
+
     async def get(self, key: str, ttl: float) -> Entry | None:
-        cached = await self.l1.get(key)
+        cached = self.l1.get(key)
         if cached is not None:
             self.stats["hit_l1"] += 1
             return cached  # type: ignore[no-any-return]
@@ -88,7 +95,7 @@ class ResultCache:
             self.redis_entries.failed(str(exc))
             return None, True
         self.redis_entries.succeeded()
-        await self.l1.set(key, entry, ttl, len(data))  # type: ignore[arg-type]
+        self.l1.set(key, entry, ttl, len(data))
         return entry, False
 
     async def put(self, key: str, entry: Entry, policy: RouteCacheConfig) -> bool:
@@ -96,7 +103,7 @@ class ResultCache:
         if len(data) > policy.max_entry_size:
             self.stats["oversize"] += 1
             return False
-        await self.l1.set(key, entry, policy.ttl, len(data))
+        self.l1.set(key, entry, policy.ttl, len(data))
         await self._l2("set", key, data, policy.ttl)
         self.stats["stored"] += 1
         return True
@@ -156,6 +163,6 @@ class ResultCache:
             self.redis_health.failed("cannot connect at start")
 
     async def close(self) -> None:
-        await self.l1.close()
+        self.l1.close()
         if self.l2 is not None:
             await self.l2.close()

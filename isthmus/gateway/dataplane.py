@@ -118,6 +118,10 @@ class DataPlane:
         if self._tenant_header is not None:
             tenant = headers.get(self._tenant_header) or None
         key = request_key(request, model=ctx.model, backend=decision.backend, version=decision.version, tenant=tenant)
+        if not no_cache:
+            hit = self.cache.peek(key)
+            if hit is not None:
+                return Answer(hit.response, hit.backend, hit.version, decision, cache="hit")
 
         async def call() -> Entry:
             response = await state.backends[decision.backend].infer(request, ctx)

@@ -58,7 +58,7 @@ async def test_miss_then_l1_hit_then_l2_hit_in_another_replica():
     assert (s1, s2, s3) == ("miss", "hit", "hit")
     assert e1 == e2 == e3 and backend.calls == 1
     assert a.stats["hit_l1"] == 1 and b.stats["hit_l2"] == 1
-    assert await b.l1.get("k") is not None  # an L2 hit is copied into L1
+    assert b.l1.get("k") is not None  # an L2 hit is copied into L1
 
 
 async def test_oversize_answers_are_not_stored_anywhere():
