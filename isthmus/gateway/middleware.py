@@ -10,7 +10,7 @@ from isthmus.gateway.errors import http_status
 from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Request, Response, json_error
 from isthmus.gateway.rest import HANDLERS
-from isthmus.gateway.routes import MethodNotAllowed, NotFound, resolve
+from isthmus.gateway.routes import MethodNotAllowed, NotFound, UrlTable
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +20,13 @@ class Edge:
 
     def __init__(self, dataplane: DataPlane):
         self.dataplane = dataplane
+        self._urls = UrlTable()
 
     async def __call__(self, request: Request) -> Response:
         rid = request_id(request.headers)
         backend = NO_BACKEND
         try:
-            match = resolve(request.method, request.path)
+            match = self._urls.resolve(request.method, request.path)
             response = await HANDLERS[match.endpoint](self.dataplane, request, match, rid)
         except NotFound:
             response = json_error(404, f"no such endpoint: {request.method} {request.path}")

@@ -38,6 +38,24 @@ class MethodNotAllowed(Exception):
     pass
 
 
+class UrlTable:
+    """:func:`resolve` with a bounded memo: a gateway sees few distinct (method, path) pairs."""
+
+    def __init__(self, max_entries: int = 4096):
+        self._memo: dict[tuple[str, str], Match] = {}
+        self._max = max_entries
+
+    def resolve(self, method: str, path: str) -> Match:
+        key = (method, path)
+        found = self._memo.get(key)
+        if found is None:
+            found = resolve(method, path)  # raises for unknown endpoints: those are not remembered
+            if len(self._memo) >= self._max:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+
 def resolve(method: str, path: str) -> Match:
     """The endpoint for a request; raises :class:`NotFound` or :class:`MethodNotAllowed`."""
     other_method = False

@@ -33,7 +33,10 @@ class Decision:
 
 
 class Route:
-    __slots__ = ("model", "variants", "sticky_header", "override_header", "fallback", "cache", "versions", "_choices")
+    __slots__ = (
+        "model", "variants", "sticky_header", "override_header", "fallback", "cache", "versions", "_choices",
+        "_decisions",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -51,6 +54,12 @@ class Route:
         self.fallback = fallback
         self.cache = cache
         self.versions: tuple[str, ...] = tuple(sorted({v.version for v in variants if v.version is not None}))
+        # Decisions are immutable: made once here, none per request.
+        self._decisions = {
+            (id(v), reason): Decision(model, v.backend, v.version, reason, fallback if fallback != v.backend else None)
+            for v in variants
+            for reason in ("weighted", "sticky", "override")
+        }
         # One weighted choice per version filter: None = all variants.
         self._choices: dict[str | None, tuple[tuple[Variant, ...], WeightedChoice, list[str], list[int]]] = {}
         for version in {None, *(v.version for v in variants if v.version is not None)}:
@@ -92,8 +101,7 @@ class Route:
         )
 
     def _decision(self, v: Variant, reason: Reason) -> Decision:
-        fallback = self.fallback if self.fallback != v.backend else None
-        return Decision(self.model, v.backend, v.version, reason, fallback)
+        return self._decisions[(id(v), reason)]
 
 
 class RouteTable:
