@@ -26,7 +26,7 @@ from isthmus.gateway.http_types import Headers, Request, Response, json_error
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
 _MAX_QUEUED = 32  # pipelined requests buffered per connection before reading pauses
 MAX_HEAD = 64 * 1024  # request line + headers
 HEAD_TIMEOUT = 10.0  # seconds (checked at this period too) to receive a request's line and headers once it has started
@@ -37,18 +37,17 @@ def _error(status: int, message: str, headers: Headers) -> Response:
 
 
 def encode_response(resp: Response, keep_alive: bool, head: bool = False) -> bytes:
-    lines = [
-        b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-        % (resp.status, _REASONS.get(resp.status, b"Unknown"), resp.content_type.encode(), len(resp.body))
+    """Status line, headers and body as one buffer (header values are ours: names from the config,
+    validated request ids, fixed words; none can carry a line break)."""
+    parts = [
+        f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'Unknown')}\r\nContent-Type: {resp.content_type}\r\n"
+        f"Content-Length: {len(resp.body)}\r\n"
     ]
     for k, v in resp.headers.items():
-        lines.append(f"{k}: {v}\r\n".encode("latin-1"))
-    if not keep_alive:
-        lines.append(b"Connection: close\r\n")
-    lines.append(b"\r\n")
-    if not head:
-        lines.append(resp.body)
-    return b"".join(lines)
+        parts.append(f"{k}: {v}\r\n")
+    parts.append("\r\n" if keep_alive else "Connection: close\r\n\r\n")
+    head_bytes = "".join(parts).encode("latin-1")
+    return head_bytes if head else head_bytes + resp.body
 
 
 class HttpProtocol(asyncio.Protocol):

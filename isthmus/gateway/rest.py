@@ -45,7 +45,7 @@ async def model_ready(dp: DataPlane, request: Request, match: Match, rid: str) -
 
 
 async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    if "inference-header-content-length" in request.headers:
+    if dict.__contains__(request.headers, "inference-header-content-length"):  # names are stored lower-case
         raise CodecError("the binary tensor data extension (Inference-Header-Content-Length) is not supported")
     model = match.model
     dp.state.routes.route(model)  # an unknown model is a 404 whatever the body
