@@ -86,7 +86,11 @@ class Http1Pool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         for attempt in (0, 1):
-            conn, reused = await self._acquire(deadline, timeout)
+            conn = self._idle_connection()  # the common case, without a coroutine
+            if conn is not None:
+                reused = True
+            else:
+                conn, reused = await self._acquire(deadline, timeout)
             try:
                 status, got_headers, got_body = await conn.send(data, deadline - loop.time())
             except TimedOut:
@@ -107,16 +111,23 @@ class Http1Pool:
             return Response(status, got_headers, got_body)
         raise AssertionError("unreachable")
 
+    def _idle_connection(self) -> Http1Connection | None:
+        """A reusable idle connection, or None; dead ones found on the way are discarded."""
+        while self._idle and not self._closed:
+            conn = self._idle.pop()
+            if conn.reusable:
+                return conn
+            self._discard(conn)
+        return None
+
     async def _acquire(self, deadline: float, timeout: float) -> tuple[Http1Connection, bool]:
         loop = asyncio.get_running_loop()
         if self._closed:
             raise ConnectError("connection pool closed")
         while True:
-            while self._idle:
-                conn = self._idle.pop()
-                if conn.reusable:
-                    return conn, True
-                self._discard(conn)
+            conn = self._idle_connection()
+            if conn is not None:
+                return conn, True
             if self._open < self._max:
                 self._open += 1
                 try:
