@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 import orjson
 
+from isthmus.backends.deadline import call_timeout
 from isthmus.backends.errors import (
     BackendFailed,
     BackendRejected,
@@ -54,19 +55,20 @@ class HttpTransport:
                 raise BackendUnavailable(self.backend, "closed (its config generation was retired)")
             await self.start()
         n = len(self._pools)
+        timeout = max(0.001, call_timeout(self._timeout))  # the app's deadline, when nearer
         start = self._next
         self._next = (start + 1) % n
         last: Exception | None = None
         for i in range(n):
             k = (start + i) % n
             try:
-                resp = await self._pools[k].request(method, path, body, headers, self._timeout)
+                resp = await self._pools[k].request(method, path, body, headers, timeout)
                 return resp.status, resp.body
             except ConnectError as exc:
                 last = exc  # nothing was sent: try the next endpoint
             except RequestTimeout:
                 raise BackendTimeout(
-                    self.backend, f"no answer from {self._endpoints[k]}{path} within {self._timeout:g}s"
+                    self.backend, f"no answer from {self._endpoints[k]}{path} within {timeout:.3g}s"
                 ) from None
             except ProtocolError as exc:
                 raise BackendUnavailable(self.backend, f"{self._endpoints[k]}{path}: {exc}") from None

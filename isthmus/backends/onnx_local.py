@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from isthmus.backends.base import CallContext
+from isthmus.backends.deadline import call_timeout
 from isthmus.backends.errors import (
     BackendFailed,
     BackendRejected,
@@ -91,9 +92,10 @@ class OnnxBackend:
         future = loop.run_in_executor(self._executor, self._run, wanted, feeds)
         future.add_done_callback(self._call_done)
         try:
-            results = await asyncio.wait_for(asyncio.shield(future), self.config.timeout)
+            timeout = max(0.001, call_timeout(self.config.timeout))  # the app's deadline, when nearer
+            results = await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            raise BackendTimeout(self.name, f"inference took over {self.config.timeout:g}s") from None
+            raise BackendTimeout(self.name, f"inference took over {timeout:g}s") from None
         names = wanted or [o[0] for o in self._outputs]
         outputs = tuple(Tensor(n, datatype_of(np.asarray(r), n), np.asarray(r)) for n, r in zip(names, results))
         return InferResponse(outputs=outputs, id=request.id)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import grpc
 
 from isthmus.backends.base import CallContext
+from isthmus.backends.deadline import call_timeout
 from isthmus.backends.errors import (
     BackendError,
     BackendFailed,
@@ -113,7 +114,8 @@ class TFServingGrpcBackend:
         )
         stub = self._predict[self._pick()]
         metadata = _metadata(ctx)
-        resp = await self._call(lambda: stub.Predict(message, timeout=self.config.timeout, metadata=metadata))
+        timeout = max(0.001, call_timeout(self.config.timeout))  # the app's deadline, when nearer
+        resp = await self._call(lambda: stub.Predict(message, timeout=timeout, metadata=metadata))
         try:
             outputs = decode_predict_response(resp)
         except CodecError as exc:

@@ -129,3 +129,17 @@ async def test_ray_serve_route_prefix(serve_app):
     finally:
         await b.close()
     assert s.calls == ["POST /classify"]
+
+
+async def test_the_apps_deadline_shortens_the_backend_timeout(serve_app):
+    import time
+
+    from isthmus.backends.deadline import app_deadline
+
+    url = await serve_app(scripted.make_app(scripted.Script("m", delay=2)))
+    b = backend(endpoints=[url], timeout="10s")
+    start = time.monotonic()
+    with app_deadline(0.2), pytest.raises(BackendTimeout, match=r"within 0\.[12]\d*s"):
+        await b.infer(v2_request([1.0]), CTX)
+    assert time.monotonic() - start < 1.0
+    await b.close()
