@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
 
 from envoy.service.discovery.v3 import discovery_pb2
 
 from isthmus.xds import type_urls
 from isthmus.xds.base import (
     Cancel,
-    ConfigWatcher,
     DeltaResponse,
     DeltaWatchRequest,
-    StreamCallbacks,
 )
 from isthmus.xds.stream_sotw import WILDCARD_TYPES, StreamBase
 
@@ -39,15 +36,7 @@ class _TypeState:
 
 
 class DeltaStream(StreamBase):
-    def __init__(
-        self,
-        stream_id: int,
-        watcher: ConfigWatcher,
-        callbacks: StreamCallbacks,
-        send: Callable[[discovery_pb2.DeltaDiscoveryResponse], None],
-    ) -> None:
-        super().__init__(stream_id, watcher, callbacks, send)
-        self._types: dict[str, _TypeState] = {}
+    _types: dict[str, _TypeState]
 
     def handle(self, req: discovery_pb2.DeltaDiscoveryRequest) -> None:
         t = self._type_of(req)

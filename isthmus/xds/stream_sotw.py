@@ -62,6 +62,7 @@ class StreamBase:
         self._send = send
         self._node: NodeInfo | None = None
         self._nonces = 0
+        self._types: dict[str, Any] = {}  # type URL -> the flavour's per-type state
 
     def _type_of(self, req: Any) -> str:
         """The request's type URL, after taking the node from the stream's first request."""
@@ -76,15 +77,7 @@ class StreamBase:
 
 
 class SotwStream(StreamBase):
-    def __init__(
-        self,
-        stream_id: int,
-        watcher: ConfigWatcher,
-        callbacks: StreamCallbacks,
-        send: Callable[[discovery_pb2.DiscoveryResponse], None],
-    ) -> None:
-        super().__init__(stream_id, watcher, callbacks, send)
-        self._types: dict[str, _TypeState] = {}
+    _types: dict[str, _TypeState]
 
     def handle(self, req: discovery_pb2.DiscoveryRequest) -> None:
         t = self._type_of(req)

@@ -4,10 +4,7 @@ counting backend."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,27 +29,9 @@ def redis_server():
 
 
 @pytest.fixture
-def processes():
-    procs: list[subprocess.Popen] = []
-
-    def start(config: Path) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, "-m", "isthmus", "--log-level", "warning", "serve", "--config",
-                              str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-        if p.stdout is not None:
-            p.stdout.close()
+def processes(process):
+    """``processes(config)``: an ``isthmus serve`` process on that config file."""
+    return lambda config: process("--log-level", "warning", "serve", "--config", str(config))
 
 
 async def wait_ready(http: aiohttp.ClientSession, proc: subprocess.Popen, url: str, timeout: float = 30) -> None:

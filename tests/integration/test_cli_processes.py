@@ -3,12 +3,10 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 
 import orjson
-import pytest
 
 from tests.conftest import free_port, v2_body
 
@@ -31,26 +29,6 @@ def post(url: str, doc: dict, headers: dict | None = None, want: str = "x-isthmu
     req = urllib.request.Request(url, data=orjson.dumps(doc), headers=headers or {}, method="POST")
     with urllib.request.urlopen(req, timeout=5) as r:
         return r.headers[want], orjson.loads(r.read())
-
-
-@pytest.fixture
-def process():
-    procs: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, "-m", "isthmus", *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
 
 
 def test_demo_serves_a_90_10_canary_and_stops_on_sigterm(process):

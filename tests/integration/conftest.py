@@ -1,0 +1,35 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Callable, Iterator
+
+import pytest
+
+
+@pytest.fixture
+def process() -> Iterator[Callable[..., subprocess.Popen]]:
+    """``process(*args)`` starts ``python -m isthmus *args`` in its own session; all are stopped at the end."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        p = subprocess.Popen([sys.executable, "-m", "isthmus", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(5)
+        if p.stdout is not None:
+            p.stdout.close()
