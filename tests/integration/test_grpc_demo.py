@@ -7,7 +7,7 @@ import numpy as np
 import tritonclient.grpc as tc
 
 from tests.conftest import free_port
-from tests.integration.test_cli_processes import process, wait_ready  # noqa: F401
+from tests.integration.test_cli_processes import wait_ready
 
 
 def test_demo_serves_grpc_too(process):  # noqa: F811
