@@ -188,9 +188,76 @@ class CacheConfig(_Frozen):
     )
 
 
+ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$"
+OtlpEndpoint = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2048)]
+
+
+class OtlpExport(_Frozen):
+    """Where an OTLP exporter sends (off while ``otlp_endpoint`` is unset)."""
+
+    otlp_endpoint: OtlpEndpoint | None = Field(
+        None,
+        description="collector URL: grpc http://host:4317 (https:// for TLS); http http://host:4318 "
+        "(the signal's path /v1/traces or /v1/metrics is appended unless the URL has a path)",
+    )
+    protocol: Literal["grpc", "http"] = Field("grpc", description="OTLP over gRPC or HTTP/protobuf")
+    headers: dict[HeaderName, str] = Field(default_factory=dict, description="sent with every export (secrets)")
+    timeout: Duration = Field(10.0, description="per-export time limit")
+
+
+class TracingConfig(OtlpExport):
+    """Traces: off (zero cost) unless ``otlp_endpoint`` is set."""
+
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of new traces sampled (parent-based)")
+
+
+class MetricsConfig(OtlpExport):
+    """OTLP metrics push (Prometheus is always scrapeable on the admin port)."""
+
+    export_interval: Duration = Field(60.0, description="how often metrics are pushed over OTLP")
+
+
+def _log_path(value: str, info: ValidationInfo) -> str:
+    return value if value == "-" else _resolve(value, info)
+
+
+class AccessLogConfig(_Frozen):
+    """One JSON line per request."""
+
+    enabled: bool = False
+    path: Annotated[str, Field(min_length=1), AfterValidator(_log_path)] = Field(
+        "-", description='"-" for standard output, else a file (appended to), relative to the config file'
+    )
+
+
+class AdminConfig(_Frozen):
+    """The admin API (/ready, /live, /metrics, /config_dump): a separate port, local by default."""
+
+    address: str = Field("127.0.0.1:9901", pattern=ADDRESS_PATTERN, description="host:port to bind")
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+class TelemetryConfig(_Frozen):
+    """Traces, metrics, the access log and the admin port. Local to each gateway (never from xDS)."""
+
+    service_name: str = Field("isthmus", min_length=1, description="OTel resource service.name")
+    tracing: TracingConfig = TracingConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    access_log: AccessLogConfig = AccessLogConfig()
+    admin: AdminConfig = AdminConfig()
+
+
 class Config(_Frozen):
     listener: ListenerConfig = ListenerConfig()
     cache: CacheConfig = CacheConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     backends: list[BackendConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
 
