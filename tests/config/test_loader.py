@@ -136,5 +136,5 @@ def test_serve_refuses_an_invalid_file(tmp_path, capsys):
 def test_schema_is_generated_from_the_model(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert set(schema["properties"]) == {"listener", "cache", "backends", "routes"}
+    assert set(schema["properties"]) == {"listener", "cache", "telemetry", "backends", "routes"}
     assert "OnnxBackendConfig" in schema["$defs"]
