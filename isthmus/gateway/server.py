@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Callable
 
 from isthmus.backends import Backend, build_backend, build_backends
@@ -33,8 +34,11 @@ class GatewayServer:
         host: str | None = None,
         port: int | None = None,
         reuse_port: bool = False,
+        clock: Callable[[], float] = time.time,
     ):
         self.config = config
+        self._clock = clock
+        self.applied_at = clock()  # wall-clock time the current generation was installed
         self._source = source
         self._backends = backends if backends is not None else build_backends(config)
         self.dataplane = DataPlane(
@@ -52,6 +56,12 @@ class GatewayServer:
         self.port: int | None = None
         self._grpc: Any = None  # GrpcIngress when listener.grpc_address is set
         self.grpc_port: int | None = None  # the gRPC listener's bound port after start()
+
+    @property
+    def serving(self) -> bool:
+        """Backends started and every listener bound, and not stopping (the admin API's /ready)."""
+        grpc_ok = self.config.listener.grpc_address is None or self.grpc_port is not None
+        return self._http is not None and not self._http.stopping and self.port is not None and grpc_ok
 
     @property
     def scheme(self) -> str:
@@ -133,6 +143,7 @@ class GatewayServer:
             # the listener and the cache were built at start; a reload changes neither
             config = config.model_copy(update={"listener": self.config.listener, "cache": self.config.cache})
             self.dataplane.swap(GatewayState.build(config, backends, version, source))
+            self.applied_at = self._clock()
             kept = {id(b) for b in backends.values()}
             retired = [b for b in old.backends.values() if id(b) not in kept]
             if retired:
