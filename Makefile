@@ -17,12 +17,19 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
 
+# xds-protos ships its own, older copy of opentelemetry/proto/*: whichever package is written last
+# wins, and with xds-protos' copy the OTLP exporters fail to import. So opentelemetry-proto is
+# reinstalled after every project install (tests/telemetry/test_otlp_install.py checks it).
+OTEL_PROTO_FIX = $(UV) pip install --quiet --python $(BIN)/python --reinstall-package opentelemetry-proto opentelemetry-proto
+
 $(VENV)/.installed: pyproject.toml | $(UV)
 	$(UV) pip install --quiet --python $(BIN)/python -e .
+	$(OTEL_PROTO_FIX)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(UV)
 	$(UV) pip install --quiet --python $(BIN)/python -e '.[test]'
+	$(OTEL_PROTO_FIX)
 	touch $@ $(VENV)/.installed
 
 venv: $(VENV)/.installed
