@@ -1,0 +1,83 @@
+"""The admin API's one request handler: GET-only endpoints in the spirit of Envoy's admin interface.
+
+Every answer is JSON except ``/metrics`` (Prometheus exposition); every error is
+``{"error": "<what is wrong>"}`` with 404 (no such endpoint) or 405 (not GET/HEAD).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import orjson
+
+from isthmus.admin.base import AdminSources
+from isthmus.gateway.http_types import Request, Response, json_error
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS: dict[str, str] = {
+    "/": "this list",
+    "/ready": "200 when the gateway should get traffic, else 503 with the reasons (readiness probe)",
+    "/live": "200 while the event loop answers (liveness probe)",
+    "/metrics": "Prometheus metrics (text exposition format)",
+    "/config_dump": "the effective config: routes, backends, weights, version, source; secrets redacted",
+}
+_METHODS = ("GET", "HEAD")
+_NO_STORE = {"cache-control": "no-store"}
+
+
+class AdminHandler:
+    """``await handler(request) -> Response`` over an :class:`AdminSources`; never mutates anything."""
+
+    def __init__(self, sources: AdminSources):
+        self._sources = sources
+        self._routes: dict[str, Callable[[], Response]] = {
+            "/": self._index,
+            "/ready": self._ready,
+            "/live": self._live,
+            "/metrics": self._metrics,
+            "/config_dump": self._config_dump,
+        }
+
+    async def __call__(self, request: Request) -> Response:
+        endpoint = self._routes.get(request.path)
+        if endpoint is None:
+            known = ", ".join(ENDPOINTS)
+            return json_error(404, f"no such admin endpoint: {request.path} (endpoints: {known})", dict(_NO_STORE))
+        if request.method not in _METHODS:
+            allow = {"allow": ", ".join(_METHODS), **_NO_STORE}
+            message = f"method {request.method} not allowed on {request.path}: the admin API is read-only (GET)"
+            return json_error(405, message, allow)
+        try:
+            return endpoint()
+        except Exception as exc:  # a bug in one endpoint must not take the admin API down
+            log.exception("admin endpoint %s failed", request.path)
+            return json_error(500, f"admin endpoint {request.path} failed: {exc!r}", dict(_NO_STORE))
+
+    def _index(self) -> Response:
+        return _json(200, {"endpoints": ENDPOINTS})
+
+    def _ready(self) -> Response:
+        r = self._sources.readiness()
+        if r.ready:
+            return _json(200, {"ready": True})
+        reasons = list(r.reasons) or ["not ready"]
+        return _json(503, {"ready": False, "reasons": reasons, "error": "not ready: " + "; ".join(reasons)})
+
+    def _live(self) -> Response:
+        return _json(200, {"live": True})
+
+    def _metrics(self) -> Response:
+        scrape = self._sources.metrics()
+        if scrape is None:
+            return json_error(404, "this gateway exports no metrics (telemetry is off)", dict(_NO_STORE))
+        return Response(200, scrape.body, dict(_NO_STORE), scrape.content_type)
+
+    def _config_dump(self) -> Response:
+        return _json(200, self._sources.config_dump(), orjson.OPT_INDENT_2)
+
+
+def _json(status: int, doc: object, option: int = 0) -> Response:
+    return Response(status, orjson.dumps(doc, option=option), dict(_NO_STORE))
+
