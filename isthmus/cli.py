@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="override listener host")
     s.add_argument("--port", type=int, help="override listener port")
     s.add_argument("--workers", type=int, default=1, help="gateway processes sharing the port (SO_REUSEPORT)")
+    s.add_argument("--admin-address", metavar="HOST:PORT",
+                   help="admin API (/ready /live /metrics /config_dump); default: the file's telemetry.admin.address "
+                        "(127.0.0.1:9901); 'off' turns it off; one worker only")  # fmt: skip
     x = s.add_argument_group("fleet (xDS)", "take routes and backends from an isthmus control-plane")
     x.add_argument("--xds", metavar="HOST:PORT", help="the control plane's xDS (ADS) address")
     x.add_argument("--node-id", help="this gateway's node id (default: the host name)")
@@ -92,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         if args.listen is not None:
             config = _listening(config, args.listen, "--listen")
+        admin = _admin_at(args, config)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -103,8 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
             print("isthmus serve: use --host/--port with --workers", file=sys.stderr)
             return 2
         return _serve_workers(args, config)
-    _run(_serve_one(config, args.config, args.host, args.port, reuse_port=False))
-    return 0
+    return _run_admin(_serve_one(config, args.config, args.host, args.port, reuse_port=False, admin=admin))
 
 
 def _serve_workers(args: argparse.Namespace, config: Config) -> int:
@@ -124,21 +127,69 @@ def _worker_main(config_path: str, host: str, port: int, log_level: str) -> None
     _run(_serve_one(load_config(config_path), config_path, host, port, reuse_port=True))
 
 
-async def _serve_one(config: Config, source: str, host: str | None, port: int | None, reuse_port: bool) -> None:
+async def _serve_one(
+    config: Config, source: str, host: str | None, port: int | None, reuse_port: bool, admin: AdminAt = (None, False)
+) -> None:
+    from isthmus.admin import GatewaySources, running_admin
     from isthmus.gateway import GatewayServer
 
     server = GatewayServer(config, source=source, host=host, port=port, reuse_port=reuse_port)
+    async with running_admin(admin[0], GatewaySources(server), required=admin[1]) as api:
+        if api is not None:
+            print(f"isthmus admin API on {api.url}", flush=True)
+        try:
+            await server.start()
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            raise SystemExit(1) from None
+        print(f"isthmus serving {len(config.routes)} models on {server.url}", flush=True)
+        try:
+            await until_signalled()
+        finally:
+            await server.stop()
+
+
+AdminAt = tuple["str | None", bool]
+"""The admin API's address (None: off) and whether it was asked for (then failing to bind is fatal)."""
+
+
+def _admin_at(args: argparse.Namespace, config: Config) -> AdminAt:
+    """From --admin-address, else the config file's telemetry.admin.address; none with --workers > 1."""
+    import pydantic
+
+    from isthmus.config import ConfigIssue
+    from isthmus.config.model import AdminConfig
+
+    flag = args.admin_address
+    if flag == "off":
+        return None, False
+    if args.workers > 1:
+        if flag is not None:
+            raise ConfigError([ConfigIssue("--admin-address", None, "", "the admin API needs --workers 1")])
+        logging.getLogger("isthmus").warning("no admin API with --workers %d (each worker has its own metrics)",
+                                             args.workers)  # fmt: skip
+        return None, False
+    if flag is None:
+        telemetry = config.telemetry
+        asked = "admin" in telemetry.model_fields_set and "address" in telemetry.admin.model_fields_set
+        return telemetry.admin.address, asked
     try:
-        await server.start()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        raise SystemExit(1) from None
-    print(f"isthmus serving {len(config.routes)} models on {server.url}", flush=True)
+        return AdminConfig.model_validate({"address": flag}).address, True
+    except pydantic.ValidationError as exc:
+        raise ConfigError([ConfigIssue("--admin-address", None, "", e["msg"]) for e in exc.errors()]) from None
+
+
+def _run_admin(coro: Coroutine[Any, Any, None]) -> int:
+    """:func:`_run`, with an admin address that was asked for but cannot be bound as exit status 1."""
+    from isthmus.admin import AdminBindError
+
     try:
-        await until_signalled()
-    finally:
-        await server.stop()
+        _run(coro)
+    except AdminBindError as exc:
+        print(f"isthmus: refusing to start: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _listening(config: Config, address: str, source: str) -> Config:
@@ -184,6 +235,7 @@ def _serve_xds(args: argparse.Namespace) -> int:
     )
     try:
         config = spec.base_config()
+        admin = _admin_at(args, config)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -199,8 +251,7 @@ def _serve_xds(args: argparse.Namespace) -> int:
             return Supervisor(_xds_worker_main, (spec, host, port, args.log_level), args.workers).run()
         finally:
             reserved.close()
-    _run(_serve_xds_one(spec, config, args.host, args.port, reuse_port=False))
-    return 0
+    return _run_admin(_serve_xds_one(spec, config, args.host, args.port, reuse_port=False, admin=admin))
 
 
 def _xds_worker_main(spec: XdsServe, host: str, port: int, log_level: str) -> None:
@@ -208,7 +259,10 @@ def _xds_worker_main(spec: XdsServe, host: str, port: int, log_level: str) -> No
     _run(_serve_xds_one(spec, spec.base_config(), host, port, reuse_port=True))
 
 
-async def _serve_xds_one(spec: XdsServe, config: Config, host: str | None, port: int | None, reuse_port: bool) -> None:
+async def _serve_xds_one(
+    spec: XdsServe, config: Config, host: str | None, port: int | None, reuse_port: bool, admin: AdminAt = (None, False)
+) -> None:
+    from isthmus.admin import GatewaySources, running_admin
     from isthmus.gateway import GatewayServer
     from isthmus.xds.client import gateway_node
     from isthmus.xds.follower import Follower
@@ -217,20 +271,23 @@ async def _serve_xds_one(spec: XdsServe, config: Config, host: str | None, port:
     server = GatewayServer(config, source=spec.config_path or "--listen", host=host, port=port, reuse_port=reuse_port)
     snapshot = SnapshotFile(spec.snapshot_file) if spec.snapshot_file else None
     follower = Follower(server, spec.xds, gateway_node(spec.node_id, spec.node_cluster), snapshot)
-    try:
-        await server.start()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        raise SystemExit(1) from None
-    print(f"isthmus serving on {server.url}, following xDS {spec.xds} as node {spec.node_id!r}", flush=True)
-    task = asyncio.create_task(follower.run())
-    try:
-        await until_signalled()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.stop()
+    async with running_admin(admin[0], GatewaySources(server, follower=follower), required=admin[1]) as api:
+        if api is not None:
+            print(f"isthmus admin API on {api.url}", flush=True)
+        try:
+            await server.start()
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            raise SystemExit(1) from None
+        print(f"isthmus serving on {server.url}, following xDS {spec.xds} as node {spec.node_id!r}", flush=True)
+        task = asyncio.create_task(follower.run())
+        try:
+            await until_signalled()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await server.stop()
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -2,12 +2,13 @@
 
 from isthmus.admin.base import AdminSources, Readiness, Scrape
 from isthmus.admin.redact import REDACTED, redact, redact_url
-from isthmus.admin.server import DEFAULT_ADDRESS, AdminServer
+from isthmus.admin.server import DEFAULT_ADDRESS, AdminBindError, AdminServer, running_admin
 from isthmus.admin.sources import GatewaySources
 
 __all__ = [
     "DEFAULT_ADDRESS",
     "REDACTED",
+    "AdminBindError",
     "AdminServer",
     "AdminSources",
     "GatewaySources",
@@ -15,4 +16,5 @@ __all__ = [
     "Scrape",
     "redact",
     "redact_url",
+    "running_admin",
 ]

@@ -27,8 +27,9 @@ class AdminSources(Protocol):
 
     def readiness(self) -> Readiness: ...
 
-    def metrics(self) -> Scrape | None:
-        """The metrics, or None when the gateway exports none (telemetry off)."""
+    def metrics(self, accept: str | None) -> Scrape | None:
+        """The metrics (OpenMetrics when ``accept``, the scraper's Accept header, asks for it, else
+        Prometheus text), or None when the gateway exports none."""
         ...
 
     def config_dump(self) -> dict[str, Any]:

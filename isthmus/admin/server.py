@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 from isthmus.admin.base import AdminSources
 from isthmus.admin.handlers import AdminHandler
@@ -56,3 +58,36 @@ class AdminServer:
 
     async def stop(self) -> None:
         await self._http.stop(grace=1.0)
+
+
+@asynccontextmanager
+async def running_admin(
+    address: str | None, sources: AdminSources, *, required: bool
+) -> AsyncIterator[AdminServer | None]:
+    """The admin API for a block (None when ``address`` is None: turned off).
+
+    A port that cannot be bound stops the gateway when the address was asked for (``required``:
+    a flag, or the config file's ``telemetry.admin.address``), and is a warning when it is only the
+    default: the data plane serves without its admin API rather than not at all.
+    """
+    if address is None:
+        yield None
+        return
+    admin = AdminServer(address, sources)
+    try:
+        await admin.start()
+    except OSError as exc:
+        if required:
+            raise AdminBindError(f"cannot bind the admin API to {address}: {exc.strerror or exc}") from None
+        log.warning("admin API not started: cannot bind the default %s (%s); set telemetry.admin.address "
+                    "or --admin-address", address, exc.strerror or exc)  # fmt: skip
+        yield None
+        return
+    try:
+        yield admin
+    finally:
+        await admin.stop()
+
+
+class AdminBindError(Exception):
+    """The admin API's address, asked for explicitly, cannot be bound."""

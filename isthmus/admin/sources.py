@@ -11,8 +11,8 @@ if TYPE_CHECKING:  # the follower pulls in gRPC and the xDS protos; a file-fed g
     from isthmus.gateway import GatewayServer
     from isthmus.xds.follower import Follower
 
-Scraper = Callable[[], "tuple[bytes, str]"]
-"""``Telemetry.scrape``: the Prometheus exposition and its content type."""
+Scraper = Callable[["str | None"], "tuple[bytes, str]"]
+"""``scrape(accept)`` of the telemetry: the Prometheus exposition for that Accept header, and its content type."""
 
 
 class GatewaySources:
@@ -35,10 +35,10 @@ class GatewaySources:
             reasons.append(f"no config yet: waiting for the first one from {where}")
         return Readiness(not reasons, tuple(reasons))
 
-    def metrics(self) -> Scrape | None:
+    def metrics(self, accept: str | None) -> Scrape | None:
         if self._scrape is None:
             return None
-        body, content_type = self._scrape()
+        body, content_type = self._scrape(accept)
         return Scrape(body, content_type)
 
     def config_dump(self) -> dict[str, Any]:

@@ -24,11 +24,13 @@ class FakeSources:
     scrape: Scrape | None = Scrape(EXPOSITION, "text/plain; version=0.0.4; charset=utf-8")
     dump: dict[str, Any] = field(default_factory=lambda: {"version": "7", "config": {"routes": []}})
     fail: bool = False
+    accepts: list[str | None] = field(default_factory=list)
 
     def readiness(self) -> Readiness:
         return self.readiness_value
 
-    def metrics(self) -> Scrape | None:
+    def metrics(self, accept: str | None) -> Scrape | None:
+        self.accepts.append(accept)
         return self.scrape
 
     def config_dump(self) -> dict[str, Any]:
@@ -62,7 +64,9 @@ async def test_live_answers_200():
 
 
 async def test_metrics_pass_the_exposition_and_its_content_type_through():
-    r = await AdminHandler(FakeSources())(get("/metrics"))
+    sources = FakeSources()
+    r = await AdminHandler(sources)(Request("GET", "/metrics", Headers({"accept": "application/openmetrics-text"}), b""))
+    assert sources.accepts == ["application/openmetrics-text"]
     assert r.status == 200 and r.body == EXPOSITION
     assert r.content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert r.headers["cache-control"] == "no-store"
