@@ -133,8 +133,8 @@ async def _serve_one(
     from isthmus.admin import GatewaySources, running_admin
     from isthmus.gateway import GatewayServer
 
-    server = GatewayServer(config, source=source, host=host, port=port, reuse_port=reuse_port)
-    async with running_admin(admin[0], GatewaySources(server), required=admin[1]) as api:
+    server = _new_gateway(GatewayServer, config, source=source, host=host, port=port, reuse_port=reuse_port)
+    async with running_admin(admin[0], GatewaySources(server, scrape=server.telemetry.scrape), required=admin[1]) as api:
         if api is not None:
             print(f"isthmus admin API on {api.url}", flush=True)
         try:
@@ -217,7 +217,7 @@ class XdsServe:
     listen: str | None
 
     def base_config(self) -> Config:
-        """Listener and cache settings (routes and backends come from the control plane)."""
+        """Listener, cache and telemetry settings (routes and backends come from the control plane)."""
         config = load_config(self.config_path) if self.config_path is not None else Config()
         if config.routes or config.backends:
             logging.getLogger("isthmus").warning(
@@ -264,14 +264,18 @@ async def _serve_xds_one(
 ) -> None:
     from isthmus.admin import GatewaySources, running_admin
     from isthmus.gateway import GatewayServer
+    from isthmus.telemetry.gauges import observe_xds
+    from isthmus.telemetry.xds import CountedFollower
     from isthmus.xds.client import gateway_node
-    from isthmus.xds.follower import Follower
     from isthmus.xds.persist import SnapshotFile
 
-    server = GatewayServer(config, source=spec.config_path or "--listen", host=host, port=port, reuse_port=reuse_port)
+    source = spec.config_path or "--listen"
+    server = _new_gateway(GatewayServer, config, source=source, host=host, port=port, reuse_port=reuse_port)
     snapshot = SnapshotFile(spec.snapshot_file) if spec.snapshot_file else None
-    follower = Follower(server, spec.xds, gateway_node(spec.node_id, spec.node_cluster), snapshot)
-    async with running_admin(admin[0], GatewaySources(server, follower=follower), required=admin[1]) as api:
+    follower = CountedFollower(server, spec.xds, gateway_node(spec.node_id, spec.node_cluster), snapshot)
+    observe_xds(server.telemetry, follower)
+    sources = GatewaySources(server, follower=follower, scrape=server.telemetry.scrape)
+    async with running_admin(admin[0], sources, required=admin[1]) as api:
         if api is not None:
             print(f"isthmus admin API on {api.url}", flush=True)
         try:
@@ -288,6 +292,17 @@ async def _serve_xds_one(
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await server.stop()
+
+
+def _new_gateway(cls: Any, config: Config, **kwargs: Any) -> Any:
+    """``cls(config, **kwargs)`` (a GatewayServer); telemetry that cannot be set up (an access log
+    that cannot be opened) exits 1 naming the field."""
+    try:
+        return cls(config, **kwargs)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import random as _random
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from isthmus.backends import BackendError, BackendTimeout, CallContext
 from isthmus.cache.coalesce import WaitTimeout
@@ -16,9 +15,11 @@ from isthmus.cache.service import ResultCache
 from isthmus.codecs import InferRequest, InferResponse
 from isthmus.config.model import RouteCacheConfig
 from isthmus.gateway.state import GatewayState
-from isthmus.router import Decision
+from isthmus.router import Decision, Route
+from isthmus.telemetry import Telemetry
+from isthmus.telemetry.propagation import TRACEPARENT, passthrough
 
-log = logging.getLogger(__name__)
+Call = Callable[[], Awaitable[Entry]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,9 @@ class DataPlane:
 
     ingress (decoded request) -> route decision -> cache / coalescer -> backend -> fallback.
     Sticky and override routing are resolved before the cache lookup, so a hit is exactly
-    what the chosen variant would have answered.
+    what the chosen variant would have answered. Each step is a method, so that
+    :class:`isthmus.telemetry.traced.TracedDataPlane` can wrap it in a span without this
+    class checking for a tracer anywhere.
     """
 
     def __init__(
@@ -45,11 +48,17 @@ class DataPlane:
         random: Callable[[], float] | None = None,
         cache: ResultCache | None = None,
         tenant_header: str | None = None,
+        telemetry: Telemetry | None = None,
     ):
         self._state = state
         self._random = random or _random.Random().random
         self.cache = cache
         self._tenant_header = tenant_header
+        self._telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self._telemetry
 
     @property
     def state(self) -> GatewayState:
@@ -84,20 +93,48 @@ class DataPlane:
         """``tenant``: the client certificate's identity, used when no tenant header is configured."""
         state = self._state  # one generation for the whole request
         route = state.routes.route(model)
-        decision = route.decide(version, headers, self._random)
-        ctx = CallContext(model, request_id)
-        backend = state.backends[decision.backend]
+        decision = self._decide(route, version, headers)
+        traceparent = headers.get(TRACEPARENT)  # forwarded as it came; a tracing data plane replaces it
+        ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
         try:
             if self.cache is None or not route.cache.enabled:
-                response = await backend.infer(request, ctx)
+                response = await self._call(state, decision.backend, request, ctx)
                 return Answer(response, decision.backend, decision.version, decision)
             return await self._cached(state, route.cache, decision, request, ctx, headers, tenant)
         except BackendError as exc:
             if not exc.fallback_ok or decision.fallback is None:
                 raise
-            log.warning("request %s: %s; falling back to '%s'", request_id, exc, decision.fallback)
-        response = await state.backends[decision.fallback].infer(request, ctx)
+            self._falling_back(exc, decision, request_id)
+        return await self._fallback(state, decision, request, ctx)
+
+    # --- the steps (a tracing data plane wraps each in a span) ----------------------------------
+
+    def _decide(self, route: Route, version: str | None, headers: Mapping[str, str]) -> Decision:
+        return route.decide(version, headers, self._random)
+
+    async def _call(self, state: GatewayState, backend: str, request: InferRequest, ctx: CallContext) -> InferResponse:
+        return await state.backends[backend].infer(request, ctx)
+
+    async def _fallback(
+        self, state: GatewayState, decision: Decision, request: InferRequest, ctx: CallContext
+    ) -> Answer:
+        assert decision.fallback is not None
+        response = await self._call(state, decision.fallback, request, ctx)
         return Answer(response, decision.fallback, state.backend_version(decision.fallback), decision, True)
+
+    def _falling_back(self, exc: BackendError, decision: Decision, request_id: str) -> None:
+        self._telemetry.metrics.fell_back(decision.model, decision.backend, str(decision.fallback))
+        self._telemetry.warnings.warning(
+            ("fallback", decision.backend), "request %s: %s; falling back to '%s'", request_id, exc, decision.fallback
+        )
+
+    def _peek(self, cache: ResultCache, key: str) -> Entry | None:
+        return cache.peek(key)
+
+    async def _fetch(
+        self, cache: ResultCache, key: str, policy: RouteCacheConfig, call: Call, wait: float, lookup: bool
+    ) -> tuple[Entry, str]:
+        return await cache.fetch(key, policy, call, wait, lookup=lookup)
 
     async def _cached(
         self,
@@ -109,27 +146,31 @@ class DataPlane:
         headers: Mapping[str, str],
         tenant: str | None,
     ) -> Answer:
-        assert self.cache is not None
+        cache = self.cache
+        assert cache is not None
         directives = headers.get("cache-control", "").lower()
         no_store, no_cache = "no-store" in directives, "no-cache" in directives
         if no_store:
-            response = await state.backends[decision.backend].infer(request, ctx)
+            cache.stats["bypass"] += 1
+            response = await self._call(state, decision.backend, request, ctx)
             return Answer(response, decision.backend, decision.version, decision, cache="bypass")
         if self._tenant_header is not None:
             tenant = headers.get(self._tenant_header) or None
         key = request_key(request, model=ctx.model, backend=decision.backend, version=decision.version, tenant=tenant)
-        if not no_cache:
-            hit = self.cache.peek(key)
+        if no_cache:
+            cache.stats["bypass"] += 1
+        else:
+            hit = self._peek(cache, key)
             if hit is not None:
                 return Answer(hit.response, hit.backend, hit.version, decision, cache="hit")
 
         async def call() -> Entry:
-            response = await state.backends[decision.backend].infer(request, ctx)
+            response = await self._call(state, decision.backend, request, ctx)
             return Entry(response, decision.backend, decision.version)
 
         wait = state.backend_timeout(decision.backend) + 1.0
         try:
-            entry, status = await self.cache.fetch(key, policy, call, wait, lookup=not no_cache)
+            entry, status = await self._fetch(cache, key, policy, call, wait, not no_cache)
         except WaitTimeout as exc:
             raise BackendTimeout(decision.backend, str(exc)) from None
         return Answer(entry.response, entry.backend, entry.version, decision, cache="bypass" if no_cache else status)

@@ -17,6 +17,8 @@ from isthmus.gateway.http_server import HttpServer
 from isthmus.gateway.middleware import Edge
 from isthmus.gateway.state import GatewayState
 from isthmus.gateway.tls import server_ssl_context
+from isthmus.telemetry import Telemetry
+from isthmus.telemetry.gauges import observe_cache, observe_config, observe_in_flight, observe_pools
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +37,27 @@ class GatewayServer:
         port: int | None = None,
         reuse_port: bool = False,
         clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
     ):
+        """``telemetry``: built from ``config.telemetry`` (and closed by :meth:`stop`) when not given."""
         self.config = config
         self._clock = clock
         self.applied_at = clock()  # wall-clock time the current generation was installed
         self._source = source
         self._backends = backends if backends is not None else build_backends(config)
-        self.dataplane = DataPlane(
+        self._owns_telemetry = telemetry is None
+        self.telemetry = telemetry if telemetry is not None else Telemetry.from_config(config.telemetry, source)
+        self.dataplane = _data_plane(self.telemetry)(
             GatewayState.build(config, self._backends, "1", source),
             random,
-            cache=build_cache(config.cache),
+            cache=build_cache(config.cache, self.telemetry),
             tenant_header=config.cache.tenant_header,
+            telemetry=self.telemetry,
         )
+        if self.dataplane.cache is not None:
+            observe_cache(self.telemetry, self.dataplane.cache)
+        observe_pools(self.telemetry, self.dataplane)
+        observe_config(self.telemetry, self.dataplane)
         self._host = host if host is not None else config.listener.host
         self._port = port if port is not None else config.listener.port
         self._reuse_port = reuse_port
@@ -86,7 +97,9 @@ class GatewayServer:
         await self._start_backends()
         if self.dataplane.cache is not None:
             await self.dataplane.cache.start()
-        self._http = HttpServer(Edge(self.dataplane), self.config.listener.max_body_size)
+        edge = Edge(self.dataplane, self.telemetry)
+        observe_in_flight(self.telemetry, "http", lambda: edge.in_flight)
+        self._http = HttpServer(edge, self.config.listener.max_body_size)
         self.port = await self._http.listen(self._host, self._port, ssl_ctx, self._reuse_port)
         log.info("isthmus listening on %s", self.url)
         if self.config.listener.grpc_address is not None:
@@ -140,8 +153,9 @@ class GatewayServer:
                 else:
                     backends[b.name] = fresh[b.name] = build_backend(b)
             await self._start(fresh, source)
-            # the listener and the cache were built at start; a reload changes neither
-            config = config.model_copy(update={"listener": self.config.listener, "cache": self.config.cache})
+            # the listener, the cache and the telemetry were built at start; a reload changes none of them
+            local = {"listener": self.config.listener, "cache": self.config.cache, "telemetry": self.config.telemetry}
+            config = config.model_copy(update=local)
             self.dataplane.swap(GatewayState.build(config, backends, version, source))
             self.applied_at = self._clock()
             kept = {id(b) for b in backends.values()}
@@ -168,12 +182,27 @@ class GatewayServer:
         await asyncio.gather(*(b.close() for b in current.values()), return_exceptions=True)
         if self.dataplane.cache is not None:
             await self.dataplane.cache.close()
+        if self._owns_telemetry:
+            await self.telemetry.aclose()
 
 
-def build_cache(config: CacheConfig) -> ResultCache:
+def build_cache(config: CacheConfig, telemetry: Telemetry | None = None) -> ResultCache:
     """L1 always (only routes with ``cache.enabled`` use it); Redis as L2 when configured."""
     l2 = RedisTier(connect(config.redis), config.redis.timeout) if config.redis is not None else None
+    if telemetry is not None and telemetry.tracer is not None:
+        from isthmus.telemetry.traced import TracedResultCache
+
+        return TracedResultCache(config, l2, tracer=telemetry.tracer)
     return ResultCache(config, l2)
+
+
+def _data_plane(telemetry: Telemetry) -> type[DataPlane]:
+    """The data plane class: with a span per step when tracing is on, else the plain one."""
+    if telemetry.tracer is None:
+        return DataPlane
+    from isthmus.telemetry.traced import TracedDataPlane
+
+    return TracedDataPlane
 
 
 def _same(old: Config, new: Config, name: str) -> bool:

@@ -71,6 +71,16 @@ class Http1Pool:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
+    @property
+    def idle_connections(self) -> int:
+        """Open connections waiting for a request (read by telemetry at collection time)."""
+        return len(self._idle)
+
+    @property
+    def in_use_connections(self) -> int:
+        """Open (or opening) connections carrying a request."""
+        return self._open - len(self._idle)
+
     def build(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
         lines = [f"{method} {self.prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\nContent-Length: {len(body)}\r\n"]
         for k, v in headers.items():

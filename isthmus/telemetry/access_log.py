@@ -1,0 +1,105 @@
+"""The access log: one JSON line per request, written off the event loop.
+
+``write`` serialises the line (orjson) and puts it on a queue; a writer thread appends lines to
+the file (or standard output) and flushes whenever the queue runs empty. A slow disk delays the
+log, never a request. Lines still queued at :meth:`close` are written before it returns.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from typing import IO, Any
+
+import orjson
+
+_STOP = object()
+
+
+class AccessLog:
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="isthmus-access-log", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str) -> AccessLog:
+        """``"-"``: standard output; else the file, appended to (raises OSError when it cannot be opened)."""
+        if path == "-":
+            return cls(_Unclosable(sys.stdout.buffer))
+        return cls(open(path, "ab"))  # noqa: SIM115 - closed by close()
+
+    def request(
+        self,
+        *,
+        ts: float,
+        request_id: str,
+        trace_id: str | None,
+        transport: str,
+        method: str,
+        path: str,
+        route: str | None,
+        variant: str,
+        cache: str,
+        status: int | str,
+        latency: float,
+        client: str | None,
+    ) -> None:
+        """One request's line (``latency`` in seconds; written as ``latency_ms``)."""
+        self.write({
+            "ts": round(ts, 6), "request_id": request_id, "trace_id": trace_id, "transport": transport,
+            "method": method, "path": path, "route": route, "variant": variant, "cache": cache, "status": status,
+            "latency_ms": round(latency * 1000, 3), "client": client,
+        })  # fmt: skip
+
+    def write(self, line: dict[str, Any]) -> None:
+        if not self._closed:
+            self._queue.put(orjson.dumps(line) + b"\n")
+
+    def _run(self) -> None:
+        q, stream = self._queue, self._stream
+        while True:
+            item = q.get()
+            while item is not _STOP:
+                try:
+                    stream.write(item)
+                except (OSError, ValueError):
+                    pass  # a full disk or a closed stdout loses lines, never the gateway
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+            if item is _STOP:
+                return
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then close the file (not standard output)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._stream.close()
+
+
+class _Unclosable:
+    """Standard output as the log's stream: flushed, never closed."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        return self._stream.write(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close(self) -> None:
+        self.flush()

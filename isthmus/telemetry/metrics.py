@@ -1,0 +1,127 @@
+"""The gateway's metrics: one OTel MeterProvider, read by Prometheus (a private registry) and OTLP.
+
+The hot path records exactly one synchronous measurement per request (``request_done``: the
+duration histogram, whose count is the request rate and whose ``status`` attribute gives the
+errors). Rare events (errors by kind, fallbacks) are synchronous counters; everything else
+(in-flight requests, cache, pools, config, xDS) is an observable instrument whose callback reads
+plain counters that other components keep, at collection time only.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Literal, Mapping
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from isthmus import __version__
+
+#: Request duration buckets, seconds: 0.5 ms .. 10 s (a gateway adds well under a millisecond).
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Distinct attribute sets whose dict is kept for reuse; more are built per call (still correct).
+_ATTR_CACHE_LIMIT = 4096
+
+Reading = Iterable[tuple[float, Mapping[str, str]]]
+Source = Callable[[], Reading]
+
+
+class Metrics:
+    """Instruments on one MeterProvider. ``prometheus=False`` makes a metrics object that exports
+    nothing (a gateway in a unit test); the record methods still work."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        *,
+        prometheus: bool = True,
+        readers: Iterable[MetricReader] = (),
+        exemplar_filter: ExemplarFilter | None = None,
+    ):
+        self.registry = CollectorRegistry(auto_describe=False)
+        all_readers = list(readers)
+        if prometheus:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+            # the reader registers its collector in the registry it is given (never the global one)
+            # and unregisters it on shutdown; one scope only, so no otel_scope_* labels
+            all_readers.append(PrometheusMetricReader(registry=self.registry, scope_info_enabled=False))
+        self.provider = MeterProvider(
+            metric_readers=all_readers,
+            resource=resource,
+            exemplar_filter=exemplar_filter or AlwaysOffExemplarFilter(),
+            shutdown_on_exit=False,
+        )
+        meter = self.provider.get_meter("isthmus", __version__)
+        self._meter = meter
+        self._duration = meter.create_histogram(
+            "isthmus.request.duration",
+            unit="s",
+            description="Inference requests: time from the request's arrival to its answer",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self._errors = meter.create_counter(
+            "isthmus.request.errors", unit="{error}", description="Failed inference requests by kind"
+        )
+        self._fallbacks = meter.create_counter(
+            "isthmus.fallback.activations", unit="{fallback}", description="Requests answered by the route's fallback"
+        )
+        self._attrs: dict[tuple[str, str, str, str, str], dict[str, str]] = {}
+        self._sources: dict[str, list[Source]] = {}
+        self._closed = False
+
+    # --- the hot path: one measurement per request ---------------------------------------------
+
+    def request_done(self, model: str, variant: str, status: str, transport: str, cache: str, seconds: float) -> None:
+        key = (model, variant, status, transport, cache)
+        attrs = self._attrs.get(key)
+        if attrs is None:
+            attrs = {"model": model, "variant": variant, "status": status, "transport": transport, "cache": cache}
+            if len(self._attrs) < _ATTR_CACHE_LIMIT:
+                self._attrs[key] = attrs
+        self._duration.record(seconds, attrs)
+
+    # --- rare events ---------------------------------------------------------------------------
+
+    def request_failed(self, model: str, variant: str, kind: str, transport: str) -> None:
+        self._errors.add(1, {"model": model, "variant": variant, "kind": kind, "transport": transport})
+
+    def fell_back(self, model: str, variant: str, fallback: str) -> None:
+        self._fallbacks.add(1, {"model": model, "variant": variant, "fallback": fallback})
+
+    # --- values read at collection time ----------------------------------------------------------
+
+    def observe(
+        self, name: str, source: Source, *, kind: Literal["counter", "gauge"], unit: str, description: str
+    ) -> None:
+        """Report ``source()``'s ``(value, attributes)`` pairs as ``name`` at every collection.
+
+        Several sources may feed one name (the REST and gRPC ingresses' in-flight counts); the
+        instrument is created with the first. Counters must be monotonic (cumulative totals).
+        """
+        sources = self._sources.get(name)
+        if sources is not None:
+            sources.append(source)
+            return
+        sources = self._sources[name] = [source]
+
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(value, attrs) for read in sources for value, attrs in read()]
+
+        create = self._meter.create_observable_counter if kind == "counter" else self._meter.create_observable_gauge
+        create(name, callbacks=[callback], unit=unit, description=description)
+
+    # --- export ----------------------------------------------------------------------------------
+
+    def scrape(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The Prometheus exposition (text, or OpenMetrics when ``accept`` asks for it) and its content type."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.provider.shutdown()

@@ -1,0 +1,28 @@
+"""W3C Trace Context between the app, the gateway and the backend.
+
+With tracing on, the ingress continues the app's trace (``traceparent``/``tracestate``) and the
+backend call carries the gateway's own span as the parent. With tracing off the gateway is
+transparent: the app's ``traceparent`` and ``tracestate`` are forwarded to the backend unchanged
+(one dict lookup per request), so a traced app and a traced model server still share a trace.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+
+
+def passthrough(headers: Mapping[str, str], traceparent: str) -> dict[str, str]:
+    """The trace headers to forward as they came (``traceparent`` already looked up)."""
+    state = headers.get(TRACESTATE)
+    return {TRACEPARENT: traceparent} if state is None else {TRACEPARENT: traceparent, TRACESTATE: state}
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id of a ``traceparent`` value (``00-<32 hex>-<16 hex>-<2 hex>``), or None."""
+    if traceparent is None or len(traceparent) < 55 or traceparent[2] != "-" or traceparent[35] != "-":
+        return None
+    trace_id = traceparent[3:35]
+    return None if trace_id == "0" * 32 else trace_id
