@@ -8,7 +8,7 @@ from typing import Any, Mapping, Protocol
 from isthmus.codecs import InferRequest, InferResponse
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
 class CallContext:
     """Per-request facts a backend may need: the public model name and headers to forward."""
 

@@ -31,8 +31,13 @@ DATATYPES: Mapping[str, np.dtype] = {
 
 DATATYPE_OF_DTYPE: Mapping[np.dtype, str] = {v: k for k, v in DATATYPES.items()}
 
+# The per-request value objects (Tensor, InferRequest, InferResponse, and CallContext, Answer and the
+# HTTP/1 client Response elsewhere) are plain slotted dataclasses, never mutated after construction.
+# They are not frozen because a frozen dataclass sets each field through object.__setattr__, which
+# costs ~0.1 us per field: about 2.5 us of the gateway's ~40 us of CPU per request.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)  # treated as immutable; not frozen (see above)
 class Tensor:
     """A named, typed, shaped tensor. ``data`` has exactly ``shape``."""
 
@@ -59,7 +64,7 @@ class TensorNaming:
     datatype: str = "FP32"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treated as immutable; not frozen (see above)
 class InferRequest:
     """One inference request, in the form the app sent it.
 
@@ -76,7 +81,7 @@ class InferRequest:
     raw_v2: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treated as immutable; not frozen (see above)
 class InferResponse:
     """A backend's answer, in the form its dialect gave it.
 

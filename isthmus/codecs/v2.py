@@ -12,6 +12,7 @@ from isthmus.codecs.errors import CodecError
 from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
+_TENSOR_KEYS = frozenset(("name", "datatype", "shape", "data"))
 
 
 def loads(body: bytes, what: str = "request body") -> Any:
@@ -54,7 +55,7 @@ def response_from_doc(doc: Mapping[str, Any], who: str) -> InferResponse:
     """Keep a V2 answer's outputs as JSON after a structural check; tensors are decoded only if needed."""
     outputs = doc["outputs"]
     for i, t in enumerate(outputs):
-        if not isinstance(t, dict) or not all(k in t for k in ("name", "datatype", "shape", "data")):
+        if type(t) is not dict or not t.keys() >= _TENSOR_KEYS:
             raise CodecError(f"{who}: outputs[{i}] must be an object with name, datatype, shape and data")
     return InferResponse(
         v2_outputs=outputs,

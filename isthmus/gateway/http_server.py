@@ -54,7 +54,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_handler", "_max_body", "_server", "_transport", "_parser", "_url", "_headers", "_body", "_size",
         "_refused", "_queue", "_task", "_paused", "_closing", "_last_activity", "_timer", "_idle_timeout",
-        "_head_size", "_head_started", "_queued_bytes",
+        "_head_size", "_head_started", "_queued_bytes", "_busy", "_wakeup",
     )  # fmt: skip
 
     def __init__(self, handler: Handler, max_body: int, server: HttpServer, idle_timeout: float):
@@ -74,7 +74,11 @@ class HttpProtocol(asyncio.Protocol):
         self._queued_bytes = 0
         # requests waiting to be served in order, or a final error answer (a Response) for a refused one
         self._queue: deque[tuple[Request | Response, bool]] = deque()
+        # one serving task per connection, created by the first request; between requests it waits
+        # on _wakeup (cheaper than a task per request on a keep-alive connection)
         self._task: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._busy = False  # a request is being handled
         self._paused = False
         self._closing = False
         self._last_activity = 0.0
@@ -143,7 +147,7 @@ class HttpProtocol(asyncio.Protocol):
             self._reject(413, f"request body too large: {length} bytes, the limit is {self._max_body}")
             return
         expect = dict.get(self._headers, "expect", "").lower() == "100-continue"
-        if expect and self._transport is not None and self._task is None and not self._queue:
+        if expect and self._transport is not None and not self._busy and not self._queue:
             # only when nothing is pending: an interim answer must not overtake earlier final ones
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -173,11 +177,20 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.pause_reading()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._serve())
+        elif self._wakeup is not None:
+            wakeup, self._wakeup = self._wakeup, None
+            if not wakeup.done():
+                wakeup.set_result(None)
 
     # --- serving -----------------------------------------------------------------------------
     async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            while self._queue and not self._closing:
+            while not self._closing:
+                if not self._queue:
+                    self._wakeup = loop.create_future()
+                    await self._wakeup  # set by _enqueue; connection_lost cancels the task
+                    continue
                 request, keep_alive = self._queue.popleft()
                 if isinstance(request, Response):  # a refused request: answer in turn, then close
                     self._write(encode_response(request, keep_alive=False))
@@ -189,10 +202,12 @@ class HttpProtocol(asyncio.Protocol):
                     self._paused = False
                     self._transport.resume_reading()
                 self._server.in_flight += 1
+                self._busy = True
                 try:
                     response = await self._handler(request)
                 finally:
                     self._server.in_flight -= 1
+                    self._busy = False
                 keep_alive = keep_alive and not self._server.stopping
                 self._write(encode_response(response, keep_alive, request.method == "HEAD"))
                 if not keep_alive:
@@ -226,7 +241,7 @@ class HttpProtocol(asyncio.Protocol):
             self._close()  # a head trickling in byte by byte: a slow client holding a connection
             return
         idle_for = loop.time() - self._last_activity
-        busy = self._task is not None or bool(self._queue)
+        busy = self._busy or bool(self._queue)
         if idle_for >= self._idle_timeout and not busy:
             self._close()
             return
@@ -234,7 +249,7 @@ class HttpProtocol(asyncio.Protocol):
         self._timer = loop.call_later(min(wait, HEAD_TIMEOUT), self._check_idle)
 
     def close_if_idle(self) -> bool:
-        if self._task is None and not self._queue:
+        if not self._busy and not self._queue:
             self._close()
             return True
         return False

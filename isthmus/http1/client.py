@@ -33,7 +33,7 @@ class ProtocolError(Http1Error):
     """The connection broke or the answer was not HTTP, after the request was sent."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
 class Response:
     status: int
     headers: Mapping[bytes, bytes]
