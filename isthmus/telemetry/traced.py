@@ -81,9 +81,10 @@ class TracedDataPlane(DataPlane):
             return await call()
 
         with self._tracer.start_as_current_span("coalesce") as span:
-            entry, status = await cache.fetch(key, policy, counted, wait, lookup=False)
-            span.set_attribute("isthmus.cache.coalesced", not called)  # waited for another request's call
-        return entry, status
+            try:
+                return await cache.fetch(key, policy, counted, wait, lookup=False)
+            finally:
+                span.set_attribute("isthmus.cache.coalesced", not called)  # waited for another request's call
 
 
 class TracedResultCache(ResultCache):
