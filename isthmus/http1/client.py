@@ -15,6 +15,7 @@ from isthmus.http1.connection import (
     Http1Connection,
     TimedOut,
 )
+from isthmus.http1.deadlines import COARSE_MIN, Deadlines
 
 
 class Http1Error(Exception):
@@ -70,6 +71,7 @@ class Http1Pool:
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
+        self._deadlines = Deadlines()
 
     @property
     def idle_connections(self) -> int:
@@ -91,7 +93,8 @@ class Http1Pool:
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None, timeout: float = 30.0
     ) -> Response:
-        """One request; ``timeout`` bounds the whole call: waiting for a connection, connecting and the answer."""
+        """One request; ``timeout`` bounds the whole call: waiting for a connection, connecting and the answer
+        (a remaining wait of a second or more is checked on a 50 ms tick: :mod:`isthmus.http1.deadlines`)."""
         data = self.build(method, path, body, headers or {})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -101,8 +104,16 @@ class Http1Pool:
                 reused = True
             else:
                 conn, reused = await self._acquire(deadline, timeout)
+            remaining = deadline - loop.time()
             try:
-                status, got_headers, got_body = await conn.send(data, deadline - loop.time())
+                if remaining >= COARSE_MIN:  # checked on the pool's tick: no timer per request
+                    self._deadlines.watch(conn, deadline)
+                    try:
+                        status, got_headers, got_body = await conn.send(data, None)
+                    finally:
+                        self._deadlines.unwatch(conn)
+                else:
+                    status, got_headers, got_body = await conn.send(data, remaining)
             except TimedOut:
                 self._discard(conn)
                 raise RequestTimeout(f"no answer within {timeout:g}s") from None

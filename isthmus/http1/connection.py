@@ -81,17 +81,23 @@ class Http1Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         return not self.closed and self._keep_alive and self._future is None
 
-    def send(self, data: bytes, timeout: float) -> asyncio.Future[tuple[int, dict[bytes, bytes], bytes]]:
-        """Write one request; the future fails with :class:`TimedOut` (and the connection closes) after ``timeout``."""
+    def send(self, data: bytes, timeout: float | None) -> asyncio.Future[tuple[int, dict[bytes, bytes], bytes]]:
+        """Write one request; the future fails with :class:`TimedOut` (and the connection closes) after
+        ``timeout``, or when :meth:`expire` is called (``timeout=None``: the caller keeps the deadline)."""
         assert self.transport is not None and self._future is None
         loop = asyncio.get_running_loop()
         self._future = loop.create_future()
-        self._timer = loop.call_later(timeout, self._timed_out)
+        if timeout is not None:
+            self._timer = loop.call_later(timeout, self._timed_out)
         self._body = []
         self._headers = {}
         self._received = False
         self.transport.write(data)
         return self._future
+
+    def expire(self) -> None:
+        """The request's deadline passed (see :class:`isthmus.http1.deadlines.Deadlines`)."""
+        self._timed_out()
 
     def _timed_out(self) -> None:
         self._timer = None

@@ -127,3 +127,19 @@ async def test_garbage_and_dropped_answers_are_protocol_errors():
         with pytest.raises(ProtocolError, match="closed by peer"):
             await pool.request("GET", "/")
         await pool.close()
+
+
+async def test_a_long_timeout_expires_on_the_tick_and_the_connection_is_dropped():
+    # >= 1 s remaining: no per-request timer, the pool's 50 ms tick expires it
+    async with Server(reply=lambda n: None if n == 1 else OK) as s:
+        pool = Http1Pool(s.url, max_connections=1)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(RequestTimeout, match="no answer within 1s"):
+            await pool.request("GET", "/", timeout=1.0)
+        assert 1.0 <= loop.time() - start < 1.5
+        assert len(pool._deadlines) == 0
+        resp = await pool.request("GET", "/", timeout=5.0)  # a fresh connection: the silent one was closed
+        assert resp.status == 200 and s.connections == 2
+        assert len(pool._deadlines) == 0
+        await pool.close()
