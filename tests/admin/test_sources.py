@@ -19,6 +19,8 @@ from isthmus.xds.backoff import Backoff
 from isthmus.xds.cli import running_control_plane
 from isthmus.xds.client import gateway_node
 from isthmus.xds.follower import Follower
+from isthmus.xds.persist import SavedConfig, SnapshotFile
+from tests.conftest import free_port
 from tests.xds.helpers import write
 
 DOC: dict[str, Any] = {
@@ -171,3 +173,29 @@ async def test_xds_fed_gateway_dump_follows_the_control_plane_and_reports_nacks(
                 await asyncio.gather(task, return_exceptions=True)
         finally:
             await server.stop()
+
+
+async def test_xds_gateway_serving_its_snapshot_file_while_the_control_plane_is_away(tmp_path):
+    config = Config.model_validate({k: v for k, v in DOC.items() if k in ("backends", "routes")})
+    snapshot = SnapshotFile(tmp_path / "gw.json")
+    snapshot.save(SavedConfig(config, "xds-saved", {"CDS": "1"}, {"id": "gw-admin", "cluster": ""}, 0.0))
+    server = GatewayServer(Config.model_validate({"listener": {"address": "127.0.0.1:0"}}), source="--listen",
+                           backends=fakes(config))  # fmt: skip
+    target = f"127.0.0.1:{free_port()}"  # nothing listens there
+    follower = Follower(server, target, gateway_node("gw-admin"), snapshot,
+                        backoff=Backoff(initial=0.05, maximum=0.3), initial_timeout=0.2)  # fmt: skip
+    sources = GatewaySources(server, follower=follower)
+    await server.start()
+    task = asyncio.create_task(follower.run())
+    try:
+        await until(lambda: sources.readiness().ready, "the snapshot to be served")
+        dump = sources.config_dump()
+        assert dump["source"] == {"kind": "snapshot", "control_plane": target, "node": {"id": "gw-admin", "cluster": ""},
+                                  "path": str(tmp_path / "gw.json")}  # fmt: skip
+        assert dump["version"] == "xds-saved" and dump["xds"]["acked_version"] is None
+        assert dump["xds"]["connected"] is False and dump["xds"]["streams"] >= 1
+        assert [v["backend"] for v in dump["config"]["routes"][0]["variants"]] == ["a", "b"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()

@@ -250,3 +250,44 @@ async def test_xds_fed_gateway_admin_api_and_the_dashboards_metrics(process, tmp
     assert wanted >= {"isthmus_request_duration_seconds_bucket", "isthmus_request_duration_seconds_count"}
     missing = wanted - set(found)
     assert not missing, f"the dashboard queries metrics this gateway does not export: {sorted(missing)}"
+
+
+@pytest.fixture
+def busy_default_admin_port():
+    """127.0.0.1:9901 taken (by this socket, or already by someone else: either way it is busy)."""
+    import socket
+
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 9901))
+        s.listen()
+    except OSError:
+        pass
+    yield 9901
+    s.close()
+
+
+async def test_admin_port_policy_in_real_processes(process, tmp_path, onnx_models, busy_default_admin_port, http):
+    import socket
+
+    port = free_port()
+    cfg = tmp_path / "traffic.yaml"
+    cfg.write_text(yaml.safe_dump({"listener": {"address": f"127.0.0.1:{port}"},
+                                   **traffic(onnx_models["double100"], free_port())}))  # fmt: skip
+    # the default address is busy: the gateway serves without its admin API, and says so
+    proc = process("serve", "--config", str(cfg))
+    await until_status(http, proc, f"http://127.0.0.1:{port}/v2/health/ready", 200)
+    assert (await infer(http, f"http://127.0.0.1:{port}", "scorer", [1.0]))[0] == 200
+    proc.terminate()
+    out, _ = proc.communicate(timeout=15)
+    assert "admin API not started: cannot bind the default 127.0.0.1:9901" in out
+
+    # an address asked for that is busy: refused, exit 1, naming it
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        proc = process("serve", "--config", str(cfg), "--admin-address", f"127.0.0.1:{busy}")
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert f"refusing to start: cannot bind the admin API to 127.0.0.1:{busy}" in out
