@@ -42,7 +42,7 @@ def span_exporter(cfg: TracingConfig) -> SpanExporter:
 def metric_reader(cfg: MetricsConfig) -> MetricReader:
     """A reader pushing every ``export_interval`` (cumulative temporality, like the Prometheus one)."""
     assert cfg.otlp_endpoint is not None
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from isthmus.telemetry.producing import ProducingPeriodicReader
 
     exporter: object
     if cfg.protocol == "grpc":
@@ -55,7 +55,7 @@ def metric_reader(cfg: MetricsConfig) -> MetricReader:
         exporter = HttpMetricExporter(
             endpoint=signal_url(cfg.otlp_endpoint, "metrics"), headers=dict(cfg.headers), timeout=cfg.timeout
         )
-    return PeriodicExportingMetricReader(
+    return ProducingPeriodicReader(  # exports the pre-aggregated request histogram too
         exporter,  # type: ignore[arg-type]
         export_interval_millis=cfg.export_interval * 1000,
         export_timeout_millis=cfg.timeout * 1000,
