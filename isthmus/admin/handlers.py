@@ -6,8 +6,9 @@ Every answer is JSON except ``/metrics`` (Prometheus exposition); every error is
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Callable
+from typing import Awaitable, Callable
 
 import orjson
 
@@ -32,7 +33,7 @@ class AdminHandler:
 
     def __init__(self, sources: AdminSources):
         self._sources = sources
-        self._routes: dict[str, Callable[[Request], Response]] = {
+        self._routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "/": self._index,
             "/ready": self._ready,
             "/live": self._live,
@@ -50,31 +51,34 @@ class AdminHandler:
             message = f"method {request.method} not allowed on {request.path}: the admin API is read-only (GET)"
             return json_error(405, message, allow)
         try:
-            return endpoint(request)
+            return await endpoint(request)
         except Exception as exc:  # a bug in one endpoint must not take the admin API down
             log.exception("admin endpoint %s failed", request.path)
             return json_error(500, f"admin endpoint {request.path} failed: {exc!r}", dict(_NO_STORE))
 
-    def _index(self, request: Request) -> Response:
+    async def _index(self, request: Request) -> Response:
         return _json(200, {"endpoints": ENDPOINTS})
 
-    def _ready(self, request: Request) -> Response:
+    async def _ready(self, request: Request) -> Response:
         r = self._sources.readiness()
         if r.ready:
             return _json(200, {"ready": True})
         reasons = list(r.reasons) or ["not ready"]
         return _json(503, {"ready": False, "reasons": reasons, "error": "not ready: " + "; ".join(reasons)})
 
-    def _live(self, request: Request) -> Response:
+    async def _live(self, request: Request) -> Response:
         return _json(200, {"live": True})
 
-    def _metrics(self, request: Request) -> Response:
-        scrape = self._sources.metrics(request.headers.get("accept"))
+    async def _metrics(self, request: Request) -> Response:
+        # A scrape is CPU work in proportion to the series (tens of ms for a few hundred histogram
+        # series): in a thread, so the event loop keeps serving requests meanwhile (the collection
+        # only reads counters, as the OTLP exporter's thread does).
+        scrape = await asyncio.to_thread(self._sources.metrics, request.headers.get("accept"))
         if scrape is None:
             return json_error(404, "this gateway exports no metrics (telemetry is off)", dict(_NO_STORE))
         return Response(200, scrape.body, dict(_NO_STORE), scrape.content_type)
 
-    def _config_dump(self, request: Request) -> Response:
+    async def _config_dump(self, request: Request) -> Response:
         return _json(200, self._sources.config_dump(), orjson.OPT_INDENT_2)
 
 
