@@ -1,8 +1,9 @@
 """The access log: one JSON line per request, written off the event loop.
 
-``write`` serialises the line (orjson) and puts it on a queue; a writer thread appends lines to
-the file (or standard output) and flushes whenever the queue runs empty. A slow disk delays the
-log, never a request. Lines still queued at :meth:`close` are written before it returns.
+``write`` serialises the line (orjson) and puts it on a queue; a writer thread appends what has
+queued up to the file (or standard output) and flushes, then sleeps ``interval`` (lines appear
+within about that long; the thread wakes a few times a second, not once per request). A slow disk
+delays the log, never a request. Lines still queued at :meth:`close` are written before it returns.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 from typing import IO, Any
 
 import orjson
@@ -18,8 +20,9 @@ _STOP = object()
 
 
 class AccessLog:
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], interval: float = 0.05) -> None:
         self._stream = stream
+        self._interval = interval
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="isthmus-access-log", daemon=True)
         self._thread.start()
@@ -78,6 +81,7 @@ class AccessLog:
                 pass
             if item is _STOP:
                 return
+            time.sleep(self._interval)  # let lines gather: one wake-up per batch, not per request
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then close the file (not standard output)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import Tracer, get_current_span
 
 from isthmus.backends import CallContext
 from isthmus.cache.entry import Entry
@@ -25,6 +25,12 @@ from isthmus.telemetry.propagation import TRACEPARENT, TRACESTATE
 from isthmus.telemetry.tracing import Tracing, backend_span
 
 
+def _recording() -> bool:
+    """Whether the request's span is recorded: a trace sampled out makes no child spans (they would
+    not be exported either); its context still reaches the backend."""
+    return get_current_span().is_recording()
+
+
 class TracedDataPlane(DataPlane):
     @property
     def _tracer(self) -> Tracer:
@@ -33,6 +39,8 @@ class TracedDataPlane(DataPlane):
         return tracer
 
     def _decide(self, route: Route, version: str | None, headers: Mapping[str, str]) -> Decision:
+        if not _recording():
+            return super()._decide(route, version, headers)
         with self._tracer.start_as_current_span("route") as span:
             decision = super()._decide(route, version, headers)
             weight = next((v.weight for v in route.variants if v.backend == decision.backend), 0)
@@ -45,20 +53,24 @@ class TracedDataPlane(DataPlane):
             return decision
 
     async def _call(self, state: GatewayState, backend: str, request: InferRequest, ctx: CallContext) -> InferResponse:
+        if not _recording():
+            return await super()._call(state, backend, request, _carrying_trace(ctx))
         name, kind, attrs = backend_span(state.backend_configs[backend])
         with self._tracer.start_as_current_span(name, kind=kind, attributes=attrs):
-            headers = {k: v for k, v in ctx.headers.items() if k not in (TRACEPARENT, TRACESTATE)}
-            ctx = CallContext(ctx.model, ctx.request_id, Tracing.inject(headers))
-            return await super()._call(state, backend, request, ctx)
+            return await super()._call(state, backend, request, _carrying_trace(ctx))
 
     async def _fallback(
         self, state: GatewayState, decision: Decision, request: InferRequest, ctx: CallContext
     ) -> Answer:
+        if not _recording():
+            return await super()._fallback(state, decision, request, ctx)
         attrs = {"isthmus.variant": decision.backend, "isthmus.fallback": str(decision.fallback)}
         with self._tracer.start_as_current_span("fallback", attributes=attrs):
             return await super()._fallback(state, decision, request, ctx)
 
     def _peek(self, cache: ResultCache, key: str) -> Entry | None:
+        if not _recording():
+            return super()._peek(cache, key)
         with self._tracer.start_as_current_span("cache lookup", attributes={"isthmus.cache.tier": "l1"}) as span:
             hit = super()._peek(cache, key)
             span.set_attribute("isthmus.cache.hit", hit is not None)
@@ -67,6 +79,8 @@ class TracedDataPlane(DataPlane):
     async def _fetch(
         self, cache: ResultCache, key: str, policy: RouteCacheConfig, call: Call, wait: float, lookup: bool
     ) -> tuple[Entry, str]:
+        if not _recording():
+            return await super()._fetch(cache, key, policy, call, wait, lookup)
         if lookup:  # L1 missed (the peek); L2 next, in its own span
             with self._tracer.start_as_current_span("cache lookup", attributes={"isthmus.cache.tier": "l2"}) as span:
                 cached = await cache.get(key, policy.ttl)
@@ -87,6 +101,12 @@ class TracedDataPlane(DataPlane):
                 span.set_attribute("isthmus.cache.coalesced", not called)  # waited for another request's call
 
 
+def _carrying_trace(ctx: CallContext) -> CallContext:
+    """``ctx`` with the current span as the backend's parent (``traceparent``, ``tracestate``)."""
+    headers = {k: v for k, v in ctx.headers.items() if k not in (TRACEPARENT, TRACESTATE)}
+    return CallContext(ctx.model, ctx.request_id, Tracing.inject(headers))
+
+
 class TracedResultCache(ResultCache):
     """The result cache with a ``cache store`` span around each store."""
 
@@ -95,6 +115,8 @@ class TracedResultCache(ResultCache):
         self.tracer = tracer
 
     async def put(self, key: str, entry: Entry, policy: RouteCacheConfig) -> bool:
+        if not _recording():
+            return await super().put(key, entry, policy)
         with self.tracer.start_as_current_span("cache store") as span:
             stored = await super().put(key, entry, policy)
             span.set_attribute("isthmus.cache.stored", stored)
