@@ -33,7 +33,7 @@ class AccessLog:
         """``"-"``: standard output; else the file, appended to (raises OSError when it cannot be opened)."""
         if path == "-":
             return cls(_Unclosable(sys.stdout.buffer))
-        return cls(open(path, "ab"))  # noqa: SIM115 - closed by close()
+        return cls(open(path, "ab", buffering=0))  # noqa: SIM115 - closed by close(); unbuffered: see _write
 
     def request(
         self,
@@ -63,25 +63,33 @@ class AccessLog:
             self._queue.put(orjson.dumps(line) + b"\n")
 
     def _run(self) -> None:
-        q, stream = self._queue, self._stream
+        q = self._queue
         while True:
-            item = q.get()
-            while item is not _STOP:
+            batch = [q.get()]
+            while batch[-1] is not _STOP:
                 try:
-                    stream.write(item)
-                except (OSError, ValueError):
-                    pass  # a full disk or a closed stdout loses lines, never the gateway
-                try:
-                    item = q.get_nowait()
+                    batch.append(q.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-            if item is _STOP:
+            stop = batch[-1] is _STOP
+            lines = batch[:-1] if stop else batch
+            if lines:
+                self._write(b"".join(lines))
+            if stop:
                 return
             time.sleep(self._interval)  # let lines gather: one wake-up per batch, not per request
+
+    def _write(self, data: bytes) -> None:
+        """One batch in as few ``write`` calls as the OS allows: with O_APPEND, whole batches from
+        several gateway processes (``--workers``) sharing the file do not interleave mid-line."""
+        view = memoryview(data)
+        try:
+            while view:
+                written = self._stream.write(view)
+                view = view[written if written is not None else len(view) :]
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass  # a full disk or a closed stdout loses lines, never the gateway
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then close the file (not standard output)."""
