@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -87,3 +88,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """With ISTHMUS_EXPECT_COMPILED=1 (tests/test_compiled_build.py), refuse to run on pure-Python modules."""
+    if os.environ.get("ISTHMUS_EXPECT_COMPILED") != "1":
+        return None
+    import importlib
+
+    from isthmus import _hot_path
+
+    for name in _hot_path.MODULES:
+        importlib.import_module(name)
+    missing = sorted(set(_hot_path.MODULES) - set(_hot_path.compiled()))
+    if missing:
+        raise pytest.UsageError(f"ISTHMUS_EXPECT_COMPILED=1 but these modules are not compiled: {missing}")
+    return f"hot path compiled: {len(_hot_path.MODULES)} modules"
