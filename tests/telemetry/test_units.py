@@ -66,3 +66,14 @@ def test_backend_spans_follow_the_semantic_conventions_per_protocol(tmp_path):
     assert (attrs["server.address"], attrs["server.port"], attrs["rpc.system"]) == ("tf", 8500, "grpc")
     name, kind, attrs = backend_span(config.backend("local"))
     assert (name, kind) == ("onnxruntime infer", SpanKind.INTERNAL) and "server.address" not in attrs
+
+
+@pytest.mark.parametrize(
+    ("peer", "address"),
+    [("ipv4:127.0.0.1:5000", "127.0.0.1"), ("ipv6:[::1]:5000", "::1"), ("unix:/run/gw.sock", "/run/gw.sock"),
+     (None, None), ("", None)],
+)  # fmt: skip
+def test_grpc_peer_address(peer, address):
+    from isthmus.telemetry.grpc_calls import peer_address
+
+    assert peer_address(peer) == address

@@ -1,0 +1,137 @@
+"""Telemetry of the V2 gRPC ingress's ModelInfer calls (the REST ingress's is in its Edge).
+
+:meth:`GrpcCallTelemetry.measure` wraps one call's work, before its errors become a status: it
+counts the call in flight, records the one duration measurement (``status`` is the gRPC code's
+name, ``transport`` ``grpc``), counts errors by kind, writes the access log line and, with tracing
+on, runs the call in a SERVER span that continues the app's trace from the request metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
+
+import grpc
+from opentelemetry.trace import Span, SpanKind, StatusCode
+
+from isthmus.backends import BackendError
+from isthmus.gateway.grpc_errors import grpc_status
+from isthmus.gateway.headers import NO_BACKEND
+from isthmus.router import UnknownModel
+from isthmus.telemetry.kinds import error_kind
+from isthmus.telemetry.propagation import TRACEPARENT, trace_id_of
+from isthmus.telemetry.telemetry import Telemetry
+from isthmus.telemetry.tracing import Tracing
+
+T = TypeVar("T")
+SERVICE, METHOD = "inference.GRPCInferenceService", "ModelInfer"
+SPAN_NAME = f"{SERVICE}/{METHOD}"
+PATH = f"/{SPAN_NAME}"
+UNKNOWN_MODEL = "-"
+NO_CACHE = "-"
+#: Codes that are the server's failure (an ERROR span), per the semantic conventions for gRPC servers.
+SERVER_ERRORS = frozenset({
+    grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
+})  # fmt: skip
+
+
+class GrpcCallTelemetry:
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self._clock = telemetry.clock
+        self._record = telemetry.metrics.request_done
+        self._tracer = telemetry.tracer
+        self._access = telemetry.access_log
+        self.in_flight = 0  # exported as isthmus.requests.in_flight{transport="grpc"}
+
+    async def measure(
+        self, model: str, headers: Mapping[str, str], rid: str, context: Any, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """``await call()`` (it returns an object with ``backend`` and ``cache``, or a tuple starting
+        with one), measured; its exceptions pass through unchanged."""
+        start = self._clock()
+        self.in_flight += 1
+        try:
+            if self._tracer is None:
+                return await self._measured(model, headers, rid, context, call, start, None)
+            with self._tracer.start_as_current_span(
+                SPAN_NAME,
+                context=Tracing.extract(headers),
+                kind=SpanKind.SERVER,
+                attributes={"rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": METHOD},
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                return await self._measured(model, headers, rid, context, call, start, span)
+        finally:
+            self.in_flight -= 1
+
+    async def _measured(
+        self,
+        model: str,
+        headers: Mapping[str, str],
+        rid: str,
+        context: Any,
+        call: Callable[[], Awaitable[T]],
+        start: float,
+        span: Span | None,
+    ) -> T:
+        try:
+            result = await call()
+        except Exception as exc:
+            mapped = grpc_status(exc)
+            code = mapped[0] if mapped is not None else grpc.StatusCode.INTERNAL
+            backend = exc.backend if isinstance(exc, BackendError) else NO_BACKEND
+            label = UNKNOWN_MODEL if not model or isinstance(exc, UnknownModel) else model
+            telemetry = self.telemetry
+            telemetry.metrics.request_failed(label, backend, error_kind(exc), "grpc")
+            if isinstance(exc, BackendError) and exc.status >= 500:
+                telemetry.warnings.warning(("backend", backend), "%s", exc)
+            self._done(label, backend, code, NO_CACHE, headers, rid, context, start, span)
+            raise
+        answer = result[0] if isinstance(result, tuple) else result
+        self._done(model, answer.backend, grpc.StatusCode.OK, answer.cache, headers, rid, context, start, span)
+        return result
+
+    def _done(
+        self,
+        model: str,
+        backend: str,
+        code: grpc.StatusCode,
+        cache: str,
+        headers: Mapping[str, str],
+        rid: str,
+        context: Any,
+        start: float,
+        span: Span | None,
+    ) -> None:
+        elapsed = self._clock() - start
+        self._record(model, backend, code.name, "grpc", cache, elapsed)
+        trace_id = None
+        if span is not None:
+            span.set_attributes({
+                "rpc.grpc.status_code": code.value[0], "isthmus.request_id": rid, "isthmus.route": model,
+                "isthmus.variant": backend, "isthmus.cache": cache,
+            })  # fmt: skip
+            if code in SERVER_ERRORS:
+                span.set_status(StatusCode.ERROR)
+            trace_id = format(span.get_span_context().trace_id, "032x")
+        if self._access is not None:
+            self._access.request(
+                ts=self.telemetry.wall_clock(), request_id=rid,
+                trace_id=trace_id if trace_id is not None else trace_id_of(headers.get(TRACEPARENT)),
+                transport="grpc", method="POST", path=PATH, route=model, variant=backend, cache=cache,
+                status=code.name, latency=elapsed, client=peer_address(context.peer()),
+            )  # fmt: skip
+
+
+def peer_address(peer: str | None) -> str | None:
+    """The IP address in a gRPC peer string (``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000``)."""
+    if not peer:
+        return None
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return rest or None
