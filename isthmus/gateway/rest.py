@@ -13,6 +13,7 @@ from isthmus.codecs.convert import response_predictions, response_v2_outputs
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
+from isthmus.gateway.identity import subject_of_der
 from isthmus.gateway.routes import Match
 
 Handler = Callable[[DataPlane, Request, Match, str], Any]
@@ -89,9 +90,9 @@ def _answered(body: bytes, answer: Answer) -> Response:
 
 
 def client_identity(request: Request) -> str | None:
-    """The verified client certificate's subject under mTLS (the default cache tenant), else None."""
+    """The verified client certificate's subject under mTLS (the default cache tenant), else None;
+    spelled as the gRPC listener spells it (:mod:`isthmus.gateway.identity`)."""
     transport = request.transport
-    cert = transport.get_extra_info("peercert") if transport is not None else None
-    if not cert:
-        return None
-    return ",".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+    tls = transport.get_extra_info("ssl_object") if transport is not None else None
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    return subject_of_der(der) if der else None
