@@ -3,27 +3,26 @@
 Each endpoint gets a small pool of grpc.aio channels (each its own HTTP/2 connection) with
 keepalive; calls rotate round-robin over every channel of every endpoint. Each call's deadline
 is the backend's timeout, or the app's remaining time when that is shorter
-(:mod:`isthmus.backends.deadline`). gRPC status codes become :class:`BackendError` subclasses
-here, at the edge of the layer.
+(:mod:`isthmus.backends.deadline`). Channels, metadata, deadlines and the gRPC status ->
+:class:`BackendError` mapping are :mod:`isthmus.backends.grpc_common`'s.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 import grpc
 from tritonclient.grpc import service_pb2_grpc
 
 from isthmus.backends.base import CallContext
-from isthmus.backends.deadline import call_timeout
-from isthmus.backends.errors import (
-    BackendError,
-    BackendFailed,
-    BackendRejected,
-    BackendTimeout,
-    BackendUnavailable,
+from isthmus.backends.errors import BackendFailed, BackendUnavailable
+from isthmus.backends.grpc_common import (
+    call_deadline,
+    call_metadata,
+    channel_options,
+    grpc_target,
+    open_channel,
+    translate_error,
 )
 from isthmus.backends.http_base import naming_of
 from isthmus.codecs import CodecError, InferRequest, InferResponse
@@ -32,35 +31,6 @@ from isthmus.codecs.convert import request_tensors
 from isthmus.config.model import KServeGrpcBackendConfig
 
 _PROBE_TIMEOUT = 5.0  # ModelReady / ModelMetadata
-_METADATA_KEY = re.compile(r"^[0-9a-z_.-]+$")
-_REJECTED = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-}
-
-
-def grpc_target(url: str) -> tuple[str, bool]:
-    """``http://host:port`` -> ("host:port", plaintext); ``https://`` -> TLS. Default ports 80 / 443."""
-    parts = urlsplit(url)
-    tls = parts.scheme == "https"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port or (443 if tls else 80)}", tls
-
-
-def translate_error(backend: str, target: str, exc: grpc.aio.AioRpcError) -> BackendError:
-    code, details = exc.code(), exc.details() or ""
-    message = f"{target}: {code.name}: {details}"
-    if code in _REJECTED:
-        return BackendRejected(backend, details or code.name, _REJECTED[code])
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return BackendTimeout(backend, message)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-        return BackendUnavailable(backend, message)
-    return BackendFailed(backend, message)  # INTERNAL, UNKNOWN, UNIMPLEMENTED, RESOURCE_EXHAUSTED, ...
 
 
 class KServeV2GrpcBackend:
@@ -68,35 +38,20 @@ class KServeV2GrpcBackend:
         self.name = config.name
         self.config = config
         self.naming = naming_of(config.tensors)
-        self._targets = [grpc_target(e) for e in config.endpoints]
         self._channels: list[grpc.aio.Channel] = []
         self._stubs: list[tuple[str, service_pb2_grpc.GRPCInferenceServiceStub]] = []
         self._next = 0
 
-    def _options(self) -> list[tuple[str, Any]]:
-        c = self.config
-        return [
-            ("grpc.keepalive_time_ms", int(c.keepalive_time * 1000)),
-            ("grpc.keepalive_timeout_ms", int(c.keepalive_timeout * 1000)),
-            ("grpc.keepalive_permit_without_calls", 0),
-            ("grpc.max_send_message_length", c.max_message_size),
-            ("grpc.max_receive_message_length", c.max_message_size),
-            # Without a local pool, channels with equal arguments share one connection.
-            ("grpc.use_local_subchannel_pool", 1),
-        ]
-
     async def start(self) -> None:
         if self._stubs:
             return
-        options = self._options()
-        for _ in range(self.config.channels):  # interleaved: consecutive calls go to different endpoints
-            for target, tls in self._targets:
-                if tls:
-                    channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options)
-                else:
-                    channel = grpc.aio.insecure_channel(target, options)
+        c = self.config
+        options = channel_options(c.max_message_size, c.keepalive_time, c.keepalive_timeout)
+        for _ in range(c.channels):  # interleaved: consecutive calls go to different endpoints
+            for endpoint in c.endpoints:
+                channel = open_channel(endpoint, options)
                 self._channels.append(channel)
-                self._stubs.append((target, service_pb2_grpc.GRPCInferenceServiceStub(channel)))
+                self._stubs.append((grpc_target(endpoint)[0], service_pb2_grpc.GRPCInferenceServiceStub(channel)))
 
     async def close(self) -> None:
         channels, self._channels, self._stubs = self._channels, [], []
@@ -117,12 +72,9 @@ class KServeV2GrpcBackend:
         msg = codec.encode_request(
             request, request_tensors(request, self.naming), self.remote_model(ctx.model), self.config.version
         )
-        timeout = call_timeout(self.config.timeout)
-        if timeout <= 0:
-            raise BackendTimeout(self.name, "the app's deadline passed before the call could be made")
+        timeout = call_deadline(self.name, self.config.timeout)
         target, stub = self._stub()
-        metadata = [("x-request-id", ctx.request_id)]
-        metadata += [(k.lower(), v) for k, v in ctx.headers.items() if _METADATA_KEY.match(k.lower())]
+        metadata = call_metadata(ctx)
         try:
             answer = await stub.ModelInfer(msg, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:

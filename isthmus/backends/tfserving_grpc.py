@@ -3,27 +3,27 @@
 Built from TF Serving's published protos (subsets in :mod:`isthmus.protos.tfserving`); there
 is no TF Serving binary on the registries this project can use, so the tests run it against a
 server built from the same protos (``tests/servers/tfserving_grpc.py``). Readiness is
-``ModelService/GetModelStatus`` reporting a version AVAILABLE. gRPC errors become
-:mod:`isthmus.backends.errors` here, at the edge.
+``ModelService/GetModelStatus`` reporting a version AVAILABLE. Channels, metadata, deadlines and
+the gRPC status -> :mod:`isthmus.backends.errors` mapping are :mod:`isthmus.backends.grpc_common`'s
+(``grpcs://`` endpoints: TLS with the system roots).
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
-from urllib.parse import urlsplit
 
 import grpc
 
 from isthmus.backends.base import CallContext
-from isthmus.backends.deadline import call_timeout
-from isthmus.backends.errors import (
-    BackendError,
-    BackendFailed,
-    BackendRejected,
-    BackendTimeout,
-    BackendUnavailable,
+from isthmus.backends.errors import BackendError, BackendFailed, BackendUnavailable
+from isthmus.backends.grpc_common import (
+    call_deadline,
+    call_metadata,
+    channel_options,
+    grpc_target,
+    open_channel,
+    translate_error,
 )
 from isthmus.backends.http_base import naming_of
 from isthmus.codecs import CodecError, InferRequest, InferResponse
@@ -39,30 +39,7 @@ from isthmus.protos.tfserving.tensorflow_serving.apis import (
 T = TypeVar("T")
 
 MAX_MESSAGE = 256 * 2**20
-CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
-)
-_METADATA_KEY = re.compile(r"^[0-9a-z_.-]+$")
-_REJECTED = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.NOT_FOUND: 404}
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-
-
-def grpc_target(endpoint: str) -> str:
-    """``grpc://host:port`` or ``host:port`` -> the ``host:port`` gRPC dials."""
-    return urlsplit(endpoint).netloc if "://" in endpoint else endpoint
-
-
-def map_rpc_error(backend: str, exc: grpc.aio.AioRpcError) -> BackendError:
-    """A gRPC status as the backend layer's error (the one place gRPC codes are read)."""
-    code, detail = exc.code(), f"{exc.code().name}: {exc.details() or ''}".rstrip(": ")
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return BackendUnavailable(backend, detail)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return BackendTimeout(backend, detail)
-    if code in _REJECTED:
-        return BackendRejected(backend, exc.details() or code.name, _REJECTED[code])
-    return BackendFailed(backend, detail)
 
 
 class TFServingGrpcBackend:
@@ -70,7 +47,7 @@ class TFServingGrpcBackend:
         self.name = config.name
         self.config = config
         self.naming = naming_of(config.tensors)
-        self.targets = [grpc_target(e) for e in config.endpoints]
+        self.targets = [grpc_target(e)[0] for e in config.endpoints]
         self._channels: list[grpc.aio.Channel] = []
         self._predict: list[prediction_service_pb2_grpc.PredictionServiceStub] = []
         self._status: list[model_service_pb2_grpc.ModelServiceStub] = []
@@ -79,8 +56,9 @@ class TFServingGrpcBackend:
     async def start(self) -> None:
         if self._channels:
             return
-        for target in self.targets:
-            ch = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        options = channel_options(MAX_MESSAGE)
+        for endpoint in self.config.endpoints:
+            ch = open_channel(endpoint, options)
             self._channels.append(ch)
             self._predict.append(prediction_service_pb2_grpc.PredictionServiceStub(ch))
             self._status.append(model_service_pb2_grpc.ModelServiceStub(ch))
@@ -98,11 +76,11 @@ class TFServingGrpcBackend:
             raise BackendUnavailable(self.name, "not started")
         return next(self._turn) % len(self._channels)
 
-    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, i: int, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
         except grpc.aio.AioRpcError as exc:
-            raise map_rpc_error(self.name, exc) from None
+            raise translate_error(self.name, self.targets[i], exc) from None
 
     async def infer(self, request: InferRequest, ctx: CallContext) -> InferResponse:
         message = encode_predict_request(
@@ -112,10 +90,11 @@ class TFServingGrpcBackend:
             self.config.signature_name,
             request.outputs,
         )
-        stub = self._predict[self._pick()]
-        metadata = _metadata(ctx)
-        timeout = max(0.001, call_timeout(self.config.timeout))  # the app's deadline, when nearer
-        resp = await self._call(lambda: stub.Predict(message, timeout=timeout, metadata=metadata))
+        i = self._pick()
+        stub = self._predict[i]
+        metadata = call_metadata(ctx)
+        timeout = call_deadline(self.name, self.config.timeout)  # the app's deadline, when nearer
+        resp = await self._call(i, lambda: stub.Predict(message, timeout=timeout, metadata=metadata))
         try:
             outputs = decode_predict_response(resp)
         except CodecError as exc:
@@ -132,8 +111,9 @@ class TFServingGrpcBackend:
             else:
                 req.model_spec.version_label = version
         try:
-            stub = self._status[self._pick()]
-            resp = await self._call(lambda: stub.GetModelStatus(req, timeout=self.config.timeout))
+            i = self._pick()
+            stub = self._status[i]
+            resp = await self._call(i, lambda: stub.GetModelStatus(req, timeout=self.config.timeout))
         except BackendError:
             return False
         return any(v.state == AVAILABLE for v in resp.model_version_status)
@@ -141,12 +121,3 @@ class TFServingGrpcBackend:
     async def metadata(self, model: str) -> Mapping[str, Any] | None:
         return None
 
-
-def _metadata(ctx: CallContext) -> tuple[tuple[str, str], ...]:
-    """Request id and forwarded headers as gRPC metadata (keys gRPC accepts, no binary ones)."""
-    pairs = [("x-request-id", ctx.request_id)]
-    for key, value in ctx.headers.items():
-        k = key.lower()
-        if _METADATA_KEY.match(k) and not k.startswith("grpc-") and not k.endswith("-bin") and k != "x-request-id":
-            pairs.append((k, value))
-    return tuple(pairs)

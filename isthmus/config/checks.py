@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from isthmus.config.model import grpc_endpoint
+
 FieldPath = tuple[str | int, ...]
 Problem = tuple[FieldPath, str]
 
@@ -48,7 +50,7 @@ def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Pro
         yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
         return
     endpoints = b.get("endpoints")
-    problem = _grpc_target_problem if b.get("protocol") == "tfserving-grpc" else _url_problem
+    problem = _grpc_target_problem if b.get("protocol") in ("tfserving-grpc", "kserve-v2-grpc") else _url_problem
     if isinstance(endpoints, list):
         for j, url in enumerate(endpoints):
             reason = problem(url)
@@ -76,23 +78,13 @@ def _url_problem(url: Any) -> str | None:
 
 
 def _grpc_target_problem(target: Any) -> str | None:
-    """A tfserving-grpc endpoint: ``grpc://host:port`` or ``host:port`` (port required)."""
+    """A gRPC backend endpoint: ``grpc://host:port``, ``grpcs://host:port``, ``host:port`` (or http(s)://)."""
     if not isinstance(target, str):
-        return "endpoint must be a string, grpc://host:port or host:port"
-    url = target if "://" in target else f"grpc://{target}"
+        return "endpoint must be a string: grpc://host:port, grpcs://host:port or host:port"
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        grpc_endpoint(target)
     except ValueError as exc:
         return f"bad gRPC endpoint {target!r}: {exc}"
-    if parts.scheme != "grpc":
-        return f"bad gRPC endpoint {target!r}: give grpc://host:port or host:port (scheme {parts.scheme!r})"
-    if not parts.hostname:
-        return f"bad gRPC endpoint {target!r}: no host"
-    if not port:
-        return f"bad gRPC endpoint {target!r}: a port is required (TF Serving's gRPC port is usually 8500)"
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        return f"bad gRPC endpoint {target!r}: only grpc://host:port, no path, query or user"
     return None
 
 

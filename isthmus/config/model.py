@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal, Union
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
@@ -82,11 +83,50 @@ class KServeBackendConfig(_HttpBackend):
     protocol: Literal["kserve-v1", "kserve-v2"]
 
 
+GRPC_ENDPOINT_HELP = "grpc://host:port, grpcs://host:port (TLS, system roots) or host:port; several are used round-robin"
+_GRPC_SCHEMES = {"grpc": False, "grpcs": True, "http": False, "https": True}  # -> TLS; http(s) for compatibility
+
+
+def grpc_endpoint(value: str) -> str:
+    """A gRPC backend endpoint in canonical form, ``grpc://host:port`` (plaintext) or ``grpcs://host:port``
+    (TLS). Accepts those, ``host:port``, and ``http://`` / ``https://`` (the older kserve-v2-grpc
+    spelling; only these default the port, to 80 / 443). :class:`ValueError` says what is wrong."""
+    parts = urlsplit(value if "://" in value else f"grpc://{value}")
+    port = parts.port  # ValueError when not a number in 0-65535
+    scheme = parts.scheme.lower()
+    if scheme not in _GRPC_SCHEMES:
+        raise ValueError(f"give grpc://host:port, grpcs://host:port or host:port (scheme {parts.scheme!r})")
+    if not parts.hostname:
+        raise ValueError("no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("only a host and a port: no path, query or user")
+    if port is None:
+        if scheme not in ("http", "https"):
+            raise ValueError("a port is required (TF Serving's gRPC port is usually 8500, KServe's 8081, Triton's 8001)")
+        port = 443 if scheme == "https" else 80
+    if port == 0:
+        raise ValueError("port 0")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{'grpcs' if _GRPC_SCHEMES[scheme] else 'grpc'}://{host}:{port}"
+
+
+def _grpc_target(value: str) -> str:
+    """The endpoint in canonical form; left as written when malformed (config.checks names the problem)."""
+    try:
+        return grpc_endpoint(value)
+    except ValueError:
+        return value
+
+
+GrpcEndpoint = Annotated[str, AfterValidator(_grpc_target)]
+
+
 class KServeGrpcBackendConfig(_HttpBackend):
-    """Open Inference Protocol V2 over gRPC (KServe, MLServer, Triton). Endpoints are http:// (plaintext)
-    or https:// (TLS, system roots) URLs of the gRPC port; ``max_connections`` is not used."""
+    """Open Inference Protocol V2 over gRPC (KServe, MLServer, Triton); ``max_connections`` is not used.
+    Endpoints as for tfserving-grpc (:func:`grpc_endpoint`); http:// and https:// are still accepted."""
 
     protocol: Literal["kserve-v2-grpc"]
+    endpoints: list[GrpcEndpoint] = Field(min_length=1, description=GRPC_ENDPOINT_HELP)
     channels: int = Field(2, gt=0, le=64, description="gRPC channels (HTTP/2 connections) per endpoint")
     keepalive_time: Duration = Field(30.0, description="interval of HTTP/2 keepalive pings while calls are open")
     keepalive_timeout: Duration = Field(10.0, description="a ping unanswered this long closes the connection")
@@ -99,18 +139,12 @@ class TFServingBackendConfig(_HttpBackend):
     signature_name: str | None = None
 
 
-def _grpc_target(value: str) -> str:
-    return value if "://" in value else f"grpc://{value}"
-
-
 class TFServingGrpcBackendConfig(_HttpBackend):
-    """TensorFlow Serving's gRPC API (PredictionService/Predict, usually port 8500), plaintext.
-    Endpoints are ``grpc://host:port`` or ``host:port``; ``max_connections`` is not used."""
+    """TensorFlow Serving's gRPC API (PredictionService/Predict, usually port 8500); ``max_connections``
+    is not used. Endpoints: :func:`grpc_endpoint`."""
 
     protocol: Literal["tfserving-grpc"]
-    endpoints: list[Annotated[str, AfterValidator(_grpc_target)]] = Field(
-        min_length=1, description="grpc://host:port or host:port; several are used round-robin"
-    )
+    endpoints: list[GrpcEndpoint] = Field(min_length=1, description=GRPC_ENDPOINT_HELP)
     signature_name: str | None = Field(None, description="SignatureDef to run (default: serving_default)")
 
 

@@ -9,7 +9,8 @@ import pytest
 from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, CallContext
 from isthmus.backends.deadline import app_deadline
 from isthmus.backends.fake import FakeBackend, doubling
-from isthmus.backends.kserve_v2_grpc import KServeV2GrpcBackend, grpc_target
+from isthmus.backends.grpc_common import grpc_target
+from isthmus.backends.kserve_v2_grpc import KServeV2GrpcBackend
 from isthmus.codecs import InferRequest, Tensor
 from isthmus.config.model import KServeGrpcBackendConfig
 from tests.conftest import free_port
@@ -28,7 +29,7 @@ async def client():
 
     async def make(*targets: str, **cfg) -> KServeV2GrpcBackend:
         config = KServeGrpcBackendConfig(name="g", protocol="kserve-v2-grpc",
-                                         endpoints=[f"http://{t}" for t in targets], **cfg)
+                                         endpoints=[f"grpc://{t}" for t in targets], **cfg)
         backend = KServeV2GrpcBackend(config)
         await backend.start()
         made.append(backend)
@@ -44,10 +45,13 @@ async def upstream(gateway, backend, model: str = "m"):
     return await gateway(grpc_config([backend.name], routes=routes), backends={backend.name: backend})
 
 
-def test_targets():
-    assert grpc_target("http://h:8081") == ("h:8081", False)
-    assert grpc_target("https://h") == ("h:443", True)
-    assert grpc_target("http://[::1]:9") == ("[::1]:9", False)
+def test_endpoints_old_and_new_spellings():
+    def endpoints(*given: str) -> list[str]:
+        return KServeGrpcBackendConfig(name="g", protocol="kserve-v2-grpc", endpoints=list(given)).endpoints
+
+    assert endpoints("http://h:8081", "https://h", "http://[::1]:9", "grpc://h:1", "grpcs://h:2", "h:3") == [
+        "grpc://h:8081", "grpcs://h:443", "grpc://[::1]:9", "grpc://h:1", "grpcs://h:2", "grpc://h:3"]
+    assert grpc_target("grpcs://h:443") == ("h:443", True) and grpc_target("grpc://[::1]:9") == ("[::1]:9", False)
 
 
 async def test_infer_ready_metadata_and_round_robin(gateway, client):

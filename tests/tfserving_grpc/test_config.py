@@ -23,33 +23,40 @@ routes:
 """
 
 
-def load(tmp_path, endpoints):
+def load(tmp_path, endpoints, protocol="tfserving-grpc"):
     p = tmp_path / "traffic.yaml"
-    p.write_text(textwrap.dedent(DOC.format(endpoints=endpoints)))
+    doc = DOC.format(endpoints=endpoints).replace("protocol: tfserving-grpc", f"protocol: {protocol}")
+    if protocol != "tfserving-grpc":
+        doc = doc.replace("    signature_name: predict\n", "")
+    p.write_text(textwrap.dedent(doc))
     return load_config(p)
 
 
-def test_both_endpoint_forms_parse(tmp_path):
-    cfg = load(tmp_path, "[grpc://tfs-a.models.svc:8500, 10.0.0.2:8500]")
+def test_every_endpoint_form_parses_to_one_spelling(tmp_path):
+    cfg = load(tmp_path, "[grpc://tfs-a.models.svc:8500, 10.0.0.2:8500, grpcs://tfs-c:8500, http://tfs-d:8500]")
     b = cfg.backend("tfs")
-    assert b.endpoints == ["grpc://tfs-a.models.svc:8500", "grpc://10.0.0.2:8500"]
+    assert b.endpoints == ["grpc://tfs-a.models.svc:8500", "grpc://10.0.0.2:8500", "grpcs://tfs-c:8500",
+                           "grpc://tfs-d:8500"]
     assert (b.signature_name, b.version, b.timeout) == ("predict", "3", 0.25)
 
 
 @pytest.mark.parametrize(
     "endpoint, reason",
     [
-        ("http://tfs:8500", "give grpc://host:port or host:port (scheme 'http')"),
+        ("ftp://tfs:8500", "give grpc://host:port, grpcs://host:port or host:port (scheme 'ftp')"),
         ("grpc://tfs", "a port is required"),
+        ("grpcs://tfs", "a port is required"),
         ("tfs", "a port is required"),
         ("grpc://tfs:8500/v1", "no path, query or user"),
+        ("grpc://user@tfs:8500", "no path, query or user"),
         ("grpc://:8500", "no host"),
         ("grpc://tfs:99999", "bad gRPC endpoint"),
     ],
 )
-def test_bad_endpoints_are_named(tmp_path, endpoint, reason):
+@pytest.mark.parametrize("protocol", ["tfserving-grpc", "kserve-v2-grpc"])
+def test_bad_endpoints_are_named(tmp_path, endpoint, reason, protocol):
     with pytest.raises(ConfigError) as err:
-        load(tmp_path, f"['{endpoint}']")
+        load(tmp_path, f"['{endpoint}']", protocol)
     text = "\n".join(str(i) for i in err.value.issues)
     assert "backends[0].endpoints[0]: bad gRPC endpoint" in text and reason in text
 
