@@ -46,4 +46,26 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
+# The gateway as shipped: a wheel with the hot path compiled (ISTHMUS_COMPILE=1, setup.py), in its
+# own venv, rebuilt when the sources change. The `isthmus*` targets run it; `isthmus-interpreted`
+# runs the development install in .venv. Set ISTHMUS_BENCH_INTERPRETED=1 to skip the build.
+COMPILED=.venv-bench
+if [ "${ISTHMUS_BENCH_INTERPRETED:-0}" != 1 ]; then
+    stamp=$( (cat setup.py pyproject.toml; find isthmus -name '*.py' | LC_ALL=C sort | xargs cat) | sha1sum | cut -d' ' -f1)
+    if [ "$(cat "$COMPILED/.stamp" 2>/dev/null)" != "$stamp" ]; then
+        echo "bench: building the compiled gateway into $COMPILED (about a minute)" >&2
+        [ -x "$COMPILED/bin/python" ] || "$UV" venv --quiet --python "$PY" "$COMPILED"
+        rm -f "$COMPILED/.stamp"
+        if ISTHMUS_COMPILE=1 "$UV" pip install --quiet --python "$COMPILED/bin/python" --reinstall-package isthmus . \
+            && "$UV" pip install --quiet --python "$COMPILED/bin/python" --reinstall-package opentelemetry-proto opentelemetry-proto; then
+            echo "$stamp" > "$COMPILED/.stamp"
+        else
+            echo "bench: could not build the compiled gateway; the isthmus targets run the interpreted one" >&2
+        fi
+    fi
+    if [ -f "$COMPILED/.stamp" ]; then
+        export ISTHMUS_BENCH_COMPILED="$COMPILED/bin/isthmus"
+    fi
+fi
+
 exec "$PY" -m bench "$@"

