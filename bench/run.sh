@@ -59,6 +59,7 @@ if [ "${ISTHMUS_BENCH_INTERPRETED:-0}" != 1 ]; then
         if ISTHMUS_COMPILE=1 "$UV" pip install --quiet --python "$COMPILED/bin/python" --reinstall-package isthmus . \
             && "$UV" pip install --quiet --python "$COMPILED/bin/python" --reinstall-package opentelemetry-proto opentelemetry-proto; then
             echo "$stamp" > "$COMPILED/.stamp"
+            find isthmus -name '*.c' -delete  # Cython's generated sources (the package has no C of its own)
         else
             echo "bench: could not build the compiled gateway; the isthmus targets run the interpreted one" >&2
         fi
