@@ -35,6 +35,8 @@ from isthmus.gateway.grpc_errors import AppDeadlineExceeded, grpc_status
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers
 from isthmus.gateway.identity import SubjectMemo
+from isthmus.telemetry import Telemetry
+from isthmus.telemetry.grpc_calls import GrpcCallTelemetry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,8 +56,10 @@ def metadata_headers(metadata: Iterable[Any] | None) -> Headers:
 class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     """The V2 services Isthmus answers; the others (repository, shared memory, ...) are UNIMPLEMENTED."""
 
-    def __init__(self, dataplane: DataPlane, mtls: bool = False):
+    def __init__(self, dataplane: DataPlane, mtls: bool = False, calls: GrpcCallTelemetry | None = None):
         self._dp = dataplane
+        # ModelInfer's measurement, span and access log line (``calls.in_flight`` is a gauge)
+        self.calls = calls if calls is not None else GrpcCallTelemetry(dataplane.telemetry)
         self._mtls = mtls
         self._subjects = SubjectMemo()
 
@@ -87,7 +91,10 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
         headers = metadata_headers(context.invocation_metadata())
         rid = request_id(headers)
-        answer, reply = await self._guarded(context, lambda: self._infer(request, headers, rid, context), rid)
+        infer = lambda: self._infer(request, headers, rid, context)  # noqa: E731
+        answer, reply = await self._guarded(
+            context, lambda: self.calls.measure(request.model_name, headers, rid, context, infer), rid
+        )
         await context.send_initial_metadata(
             ((BACKEND_HEADER, answer.backend), (CACHE_HEADER, answer.cache), (REQUEST_ID_HEADER, rid))
         )
@@ -145,8 +152,9 @@ async def _within(call: Awaitable[T], remaining: float) -> T:
 class GrpcIngress:
     """The gRPC listener. ``start`` returns the bound port; ``stop`` lets calls in flight finish."""
 
-    def __init__(self, dataplane: DataPlane, max_message_size: int):
+    def __init__(self, dataplane: DataPlane, max_message_size: int, telemetry: Telemetry | None = None):
         self._dataplane = dataplane
+        self.calls = GrpcCallTelemetry(telemetry if telemetry is not None else dataplane.telemetry)
         self._max_message_size = max_message_size
         self._server: grpc.aio.Server | None = None
 
@@ -162,7 +170,7 @@ class GrpcIngress:
             ]
         )
         mtls = tls is not None and tls.client_ca is not None
-        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self._dataplane, mtls), server)
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self._dataplane, mtls, self.calls), server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)

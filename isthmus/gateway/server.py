@@ -109,7 +109,9 @@ class GatewayServer:
         from isthmus.gateway.grpc_ingress import GrpcIngress  # grpc stubs load only when gRPC is on
 
         host, port = address.rsplit(":", 1)
-        self._grpc = GrpcIngress(self.dataplane, self.config.listener.max_body_size)
+        self._grpc = GrpcIngress(self.dataplane, self.config.listener.max_body_size, self.telemetry)
+        calls = self._grpc.calls
+        observe_in_flight(self.telemetry, "grpc", lambda: calls.in_flight)
         self.grpc_port = await self._grpc.start(host.strip("[]"), int(port), self.config.listener.tls, self._source)
         log.info("isthmus gRPC (V2) listening on %s%s", self.grpc_target, " (TLS)" if self.config.listener.tls else "")
 
