@@ -168,3 +168,43 @@ async def test_metrics_match_exactly_per_variant_over_real_peers(kserve_peer, ml
         assert requests_by(samples, "variant", model="m", status="200", transport="http") == expected
     assert {dict(k)["variant"] for k in pools} == {"kserve", "mlserver"}
     assert sum(v for k, v in pools.items() if dict(k)["state"] == "in_use") == 0
+
+
+async def test_a_grpc_request_to_a_real_mlserver_over_grpc_is_one_trace(mlserver_peer):  # noqa: F811
+    import grpc
+    import numpy as np
+    from tritonclient.grpc import service_pb2_grpc
+
+    from isthmus.codecs import InferRequest, Tensor
+    from isthmus.codecs import v2_grpc as codec
+
+    receiver = GrpcReceiver()
+    await receiver.start()
+    doc = {
+        "listener": {"address": "127.0.0.1:0", "grpc_address": "127.0.0.1:0"},
+        "telemetry": {"tracing": {"otlp_endpoint": receiver.endpoint}},
+        "backends": [{"name": "ml", "protocol": "kserve-v2-grpc", "model": "double",
+                      "endpoints": [f"grpc://127.0.0.1:{mlserver_peer.grpc_port}"]}],
+        "routes": [{"model": "m", "variants": [{"backend": "ml", "weight": 1}]}],
+    }  # fmt: skip
+    server = GatewayServer(make_config(doc))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            t = Tensor("input-0", "FP32", np.array([[1.0, 2.0]], dtype=np.float32))
+            reply = await stub.ModelInfer(
+                codec.encode_request(InferRequest(), (t,), "m", raw=True), metadata=(("traceparent", APP_PARENT),)
+            )
+        assert codec.decode_response(reply, "gw").outputs[0].data.tolist() == [[102.0, 104.0]]
+    finally:
+        await server.stop()
+        await receiver.stop()
+    spans = receiver.spans()
+    assert {s.trace_id.hex() for s in spans} == {APP_TRACE}
+    (ingress,) = [s for s in spans if s.kind == s.SPAN_KIND_SERVER]
+    (call,) = [s for s in spans if s.kind == s.SPAN_KIND_CLIENT]
+    assert ingress.name == call.name == "inference.GRPCInferenceService/ModelInfer"
+    assert ingress.parent_span_id.hex() == APP_SPAN and call.parent_span_id == ingress.span_id
+    attrs = {kv.key: kv.value for kv in call.attributes}
+    assert attrs["server.port"].int_value == mlserver_peer.grpc_port and attrs["rpc.system"].string_value == "grpc"
