@@ -18,7 +18,9 @@ class HttpModelBackend:
         self.name = config.name
         self.config = config
         self.naming = naming_of(config.tensors)
-        self.transport = HttpTransport(config.name, config.endpoints, config.timeout, config.max_connections)
+        self.transport = HttpTransport(
+            config.name, config.endpoints, config.timeout, config.max_connections, config.max_response_size
+        )
 
     async def start(self) -> None:
         await self.transport.start()

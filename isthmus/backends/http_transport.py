@@ -13,7 +13,7 @@ from isthmus.backends.errors import (
     BackendTimeout,
     BackendUnavailable,
 )
-from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout
+from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout, ResponseTooLarge
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -26,11 +26,15 @@ class HttpTransport:
     final and translated into a :class:`BackendError`.
     """
 
-    def __init__(self, backend: str, endpoints: list[str], timeout: float, max_connections: int):
+    def __init__(
+        self, backend: str, endpoints: list[str], timeout: float, max_connections: int,
+        max_response_size: int = 64 * 2**20,
+    ):  # fmt: skip
         self.backend = backend
         self._endpoints = [e.rstrip("/") for e in endpoints]
         self._timeout = timeout
         self._max_connections = max_connections
+        self._max_response_size = max_response_size
         self._next = 0
         self._pools: list[Http1Pool] = []
         self._closed = False
@@ -38,7 +42,11 @@ class HttpTransport:
     async def start(self) -> None:
         if not self._pools:
             self._pools = [
-                Http1Pool(e, self._max_connections, connect_timeout=min(self._timeout, 5.0)) for e in self._endpoints
+                Http1Pool(
+                    e, self._max_connections, connect_timeout=min(self._timeout, 5.0),
+                    max_response_size=self._max_response_size,
+                )  # fmt: skip
+                for e in self._endpoints
             ]
 
     async def close(self) -> None:
@@ -70,6 +78,8 @@ class HttpTransport:
                 raise BackendTimeout(
                     self.backend, f"no answer from {self._endpoints[k]}{path} within {timeout:.3g}s"
                 ) from None
+            except ResponseTooLarge as exc:
+                raise BackendFailed(self.backend, f"{self._endpoints[k]}{path}: {exc}") from None
             except ProtocolError as exc:
                 raise BackendUnavailable(self.backend, f"{self._endpoints[k]}{path}: {exc}") from None
         raise BackendUnavailable(self.backend, str(last))

@@ -79,7 +79,13 @@ class _HttpBackend(_Frozen):
     tensors: TensorNamingConfig = TensorNamingConfig()
 
 
-class KServeBackendConfig(_HttpBackend):
+class _RestBackend(_HttpBackend):
+    max_response_size: ByteSize = Field(
+        64 * 2**20, description="largest answer body accepted (default 64MiB); a larger one is a 502"
+    )
+
+
+class KServeBackendConfig(_RestBackend):
     protocol: Literal["kserve-v1", "kserve-v2"]
 
 
@@ -133,7 +139,7 @@ class KServeGrpcBackendConfig(_HttpBackend):
     max_message_size: ByteSize = Field(64 * 2**20, description="largest gRPC message sent or received")
 
 
-class TFServingBackendConfig(_HttpBackend):
+class TFServingBackendConfig(_RestBackend):
     protocol: Literal["tfserving"]
     format: Literal["row", "columnar"] = Field("row", description="request format: instances (row) or inputs")
     signature_name: str | None = None
@@ -148,7 +154,7 @@ class TFServingGrpcBackendConfig(_HttpBackend):
     signature_name: str | None = Field(None, description="SignatureDef to run (default: serving_default)")
 
 
-class RayServeBackendConfig(_HttpBackend):
+class RayServeBackendConfig(_RestBackend):
     protocol: Literal["ray-serve"]
     route_prefix: str | None = Field(None, pattern=r"^/", description="Serve route prefix (default: /<model>)")
 

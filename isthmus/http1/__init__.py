@@ -13,6 +13,7 @@ from isthmus.http1.client import (
     ProtocolError,
     RequestTimeout,
     Response,
+    ResponseTooLarge,
 )
 
-__all__ = ["ConnectError", "Http1Error", "Http1Pool", "ProtocolError", "RequestTimeout", "Response"]
+__all__ = ["ConnectError", "Http1Error", "Http1Pool", "ProtocolError", "RequestTimeout", "Response", "ResponseTooLarge"]

@@ -14,6 +14,7 @@ from isthmus.http1.connection import (
     ConnectionClosed,
     Http1Connection,
     TimedOut,
+    TooLarge,
 )
 from isthmus.http1.deadlines import COARSE_MIN, Deadlines
 
@@ -32,6 +33,10 @@ class RequestTimeout(Http1Error):
 
 class ProtocolError(Http1Error):
     """The connection broke or the answer was not HTTP, after the request was sent."""
+
+
+class ResponseTooLarge(ProtocolError):
+    """The answer's body was over the pool's ``max_response_size``."""
 
 
 @dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
@@ -57,6 +62,7 @@ class Http1Pool:
         connect_timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
         want_headers: frozenset[bytes] = frozenset(),
+        max_response_size: int = 64 * 2**20,
     ):
         parts = urlsplit(base_url)
         self.host = parts.hostname or "127.0.0.1"
@@ -67,6 +73,7 @@ class Http1Pool:
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._want_headers = want_headers
+        self._max_response_size = max_response_size
         self._idle: deque[Http1Connection] = deque()
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -122,6 +129,9 @@ class Http1Pool:
                 if reused and not exc.received and attempt == 0:
                     continue  # stale keep-alive connection: the server never saw the request
                 raise ProtocolError(str(exc)) from None
+            except TooLarge as exc:
+                self._discard(conn)
+                raise ResponseTooLarge(str(exc)) from None
             except BadResponse as exc:
                 self._discard(conn)
                 raise ProtocolError(str(exc)) from None
@@ -177,7 +187,7 @@ class Http1Pool:
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: Http1Connection(self._want_headers), self.host, self.port,
+                    lambda: Http1Connection(self._want_headers, self._max_response_size), self.host, self.port,
                     ssl=self._ssl, server_hostname=self.host if self._ssl else None,
                 ),
                 timeout,

@@ -23,13 +23,17 @@ class TimedOut(Exception):
     pass
 
 
+class TooLarge(BadResponse):
+    """The answer's body is over the connection's limit (the connection is closed)."""
+
+
 class Http1Connection(asyncio.Protocol):
     __slots__ = (
         "transport", "_parser", "_future", "_status", "_body", "_headers", "_keep_alive", "_received",
-        "_header_name", "closed", "_want_headers", "_timer",
+        "_header_name", "closed", "_want_headers", "_timer", "_max_body", "_size",
     )  # fmt: skip
 
-    def __init__(self, want_headers: frozenset[bytes] = frozenset()):
+    def __init__(self, want_headers: frozenset[bytes] = frozenset(), max_body: int = 64 * 2**20):
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._future: asyncio.Future[tuple[int, dict[bytes, bytes], bytes]] | None = None
@@ -41,6 +45,8 @@ class Http1Connection(asyncio.Protocol):
         self._received = False
         self.closed = False
         self._timer: asyncio.TimerHandle | None = None
+        self._max_body = max_body  # largest answer body accepted
+        self._size = 0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -63,9 +69,20 @@ class Http1Connection(asyncio.Protocol):
         name = name.lower()
         if name in self._want_headers:
             self._headers[name] = value
+        elif name == b"content-length" and value.isdigit() and int(value) > self._max_body:
+            self._too_large(f"{int(value)} bytes announced")
 
     def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self._max_body:
+            self._too_large("over it")
+            return
         self._body.append(body)
+
+    def _too_large(self, detail: str) -> None:
+        if self._future is not None:
+            self._fail(TooLarge(f"answer larger than the limit of {self._max_body} bytes ({detail})"))
+        self.close()
 
     def on_message_complete(self) -> None:
         self._keep_alive = self._parser.should_keep_alive()
@@ -90,6 +107,7 @@ class Http1Connection(asyncio.Protocol):
         if timeout is not None:
             self._timer = loop.call_later(timeout, self._timed_out)
         self._body = []
+        self._size = 0
         self._headers = {}
         self._received = False
         self.transport.write(data)

@@ -143,3 +143,12 @@ async def test_the_apps_deadline_shortens_the_backend_timeout(serve_app):
         await b.infer(v2_request([1.0]), CTX)
     assert time.monotonic() - start < 1.0
     await b.close()
+
+
+async def test_an_answer_over_max_response_size_is_the_backends_failure(serve_app):
+    big = b'{"outputs": [{"name": "o", "datatype": "BYTES", "shape": [1], "data": ["' + b"x" * 5000 + b'"]}]}'
+    url = await serve_app(scripted.make_app(scripted.Script("m", status=200, body=big)))
+    b = backend(endpoints=[url], max_response_size="4KiB")
+    with pytest.raises(BackendFailed, match="larger than the limit of 4096 bytes"):
+        await b.infer(v2_request([1.0]), CTX)
+    await b.close()

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout
+from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout, ResponseTooLarge
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-isthmus-backend: b1\r\n\r\nok"
 
@@ -142,4 +142,22 @@ async def test_a_long_timeout_expires_on_the_tick_and_the_connection_is_dropped(
         resp = await pool.request("GET", "/", timeout=5.0)  # a fresh connection: the silent one was closed
         assert resp.status == 200 and s.connections == 2
         assert len(pool._deadlines) == 0
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000,  # announced
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n" + b"x" * 2000 + b"\r\n0\r\n\r\n",  # streamed
+    ],
+    ids=["content-length", "chunked"],
+)
+async def test_an_answer_over_the_size_limit_is_refused_and_its_connection_dropped(answer):
+    async with Server(reply=lambda n: answer if n == 1 else OK) as s:
+        pool = Http1Pool(s.url, max_response_size=1000)
+        with pytest.raises(ResponseTooLarge, match="larger than the limit of 1000 bytes"):
+            await pool.request("GET", "/", timeout=5.0)
+        resp = await pool.request("GET", "/", timeout=5.0)  # a new connection: the big answer's was closed
+        assert resp.status == 200 and s.connections == 2
         await pool.close()
