@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench import burst, profiling, report
+from bench import burst, grpc_bench, profiling, report
 from bench import xds as xds_bench
 from bench.generators import GeneratorPlan, WrkGenerator
 from bench.loadtest_generator import IsthmusLoadtestGenerator
@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-xds", action="store_true", help="skip the xDS control-plane benchmark")
     p.add_argument("--xds-clients", type=int, nargs="+", default=[1, 100, 1000], metavar="N")
     p.add_argument("--xds-rounds", type=int, default=3, help="file writes per client count")
+    p.add_argument("--no-grpc", action="store_true", help="skip the gRPC line (grpc-direct, grpc-isthmus, grpc-envoy)")
+    p.add_argument("--grpc-only", action="store_true",
+                   help="only the gRPC line: no REST targets, burst or xDS (a short gRPC-only report)")
+    p.add_argument("--grpc-rounds", type=int, default=2, help="rounds of the gRPC line; best round kept")
+    p.add_argument("--grpc-connections", type=int, default=4,
+                   help="gRPC capacity-search channels (isthmus loadtest: 100 streams each)")
+    p.add_argument("--grpc-slo-p99-ms", type=float, default=50, help="gRPC throughput: held with p99 at most this")
+    p.add_argument("--grpc-start-rate", type=float, default=1000, help="gRPC capacity search: first trial's rate")
+    p.add_argument("--grpc-trial-seconds", type=float, default=3, help="gRPC capacity search: seconds per trial")
+    p.add_argument("--grpc-max-trials", type=int, default=8, help="gRPC capacity search: trials per target")
     p.add_argument("--venv", default=str(REPO / ".venv"))
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     return p
@@ -282,6 +292,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_nginx:
             tools = dataclasses.replace(tools, nginx=None)
         proxy_cpus, load_cpus, pin_desc = pinning()
+        if args.grpc_only:
+            grpc_res = grpc_bench.run(sup, tools.python, tools.isthmus, tools.envoy, proxy_cpus, load_cpus, args, log)
+            rep = {"started": stamp, "machine": {**report.machine(), "load_average_before": load_before,
+                                                 "load_average_after": load_average()},
+                   "isthmus_source": report.isthmus_source(REPO), "pinning": {"description": pin_desc},
+                   "settings": {"rate": args.rate, "rate_s": args.rate_seconds}, "grpc": grpc_res}
+            md = f"# Isthmus bench (gRPC only) — {stamp}\n\nPinning: {pin_desc}\n" + grpc_bench.markdown(grpc_res)
+            j, m = report.write(rep, md, out_dir, stamp)
+            print(md)
+            log(f"wrote {j} and {m}")
+            ok = True
+            return 0
         body_file = workdir / "request.json"
         body_file.write_text(REQUEST_BODY)
         plan = choose_generators(args.generator, venv, body_file, load_cpus, log)
@@ -336,8 +358,19 @@ def main(argv: list[str] | None = None) -> int:
             "generators": plan.describe(),
             "redis": tools.redis_url and {"binary": tools.redis_server, "url": tools.redis_url},
         }
+        grpc_res = None
+        if not args.no_grpc:
+            log("[gRPC: grpc-direct, grpc-isthmus, grpc-envoy]")
+            try:
+                grpc_res = grpc_bench.run(sup, tools.python, tools.isthmus, tools.envoy, proxy_cpus, load_cpus, args, log)
+            except (RuntimeError, OSError) as exc:
+                log(f"  failed: {exc}")
+                grpc_res = {"error": str(exc).splitlines()[0][:300]}
         rep = report.build(meta, results, prof, burst_res, xds_res)
         md = report.markdown(rep, results)
+        if grpc_res is not None:
+            rep["grpc"] = grpc_res
+            md += grpc_bench.markdown(grpc_res) if "targets" in grpc_res else f"\n## gRPC\n\nfailed: {grpc_res['error']}\n"
         j, m = report.write(rep, md, out_dir, stamp)
         print(md)
         log(f"wrote {j} and {m}")
