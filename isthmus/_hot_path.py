@@ -45,6 +45,17 @@ MODULES = (
     "isthmus.cache.coalesce",
     "isthmus.telemetry.request_histogram",
     "isthmus.telemetry.metrics",
+    "isthmus.telemetry.propagation",
+    "isthmus.telemetry.grpc_calls",
+    # gRPC: the V2 ingress, the codecs and both gRPC backends
+    "isthmus.gateway.grpc_ingress",
+    "isthmus.gateway.grpc_errors",
+    "isthmus.gateway.identity",
+    "isthmus.codecs.v2_grpc",
+    "isthmus.codecs.tensorproto",
+    "isthmus.backends.grpc_common",
+    "isthmus.backends.kserve_v2_grpc",
+    "isthmus.backends.tfserving_grpc",
 )
 
 

@@ -18,7 +18,10 @@ import pytest
 from isthmus import _hot_path
 
 REPO = Path(__file__).resolve().parent.parent
-LAYERS = ["tests/gateway", "tests/codecs", "tests/http1", "tests/router", "tests/cache", "tests/backends", "tests/telemetry"]
+LAYERS = [
+    "tests/gateway", "tests/codecs", "tests/http1", "tests/router", "tests/cache", "tests/backends", "tests/telemetry",
+    "tests/grpc", "tests/tfserving_grpc",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,7 @@ def test_every_hot_path_module_is_compiled(compiled_tree: Path) -> None:
 def test_the_layers_unit_tests_pass_against_the_compiled_modules(compiled_tree: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(compiled_tree), "ISTHMUS_EXPECT_COMPILED": "1"}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", *LAYERS, "-m", "not peers", "-q", "-x", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", *LAYERS, "-m", "not peers", "-x", "-p", "no:cacheprovider"],  # not -q: the header
         cwd=compiled_tree, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
