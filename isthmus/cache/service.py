@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import Awaitable, Callable, Literal
 
+from isthmus.backends.deadline import call_timeout
 from isthmus.cache.coalesce import Coalescer
 from isthmus.cache.degraded import Degradation
 from isthmus.cache.entry import Entry, decode_entry, encode_entry
@@ -54,7 +55,7 @@ class ResultCache:
             cached = await self.get(key, policy.ttl)
             if cached is not None:
                 return cached, "hit"
-        compute = lambda: self._compute(key, policy, call, store)  # noqa: E731
+        compute = lambda: self._compute(key, policy, call, store, wait_timeout)  # noqa: E731
         if policy.coalesce:
             entry, shared = await self.coalescer.run(key, compute, wait_timeout)
             if shared:
@@ -108,26 +109,28 @@ class ResultCache:
         self.stats["stored"] += 1
         return True
 
-    async def _compute(self, key: str, policy: RouteCacheConfig, call: Call, store: bool) -> Entry:
+    async def _compute(self, key: str, policy: RouteCacheConfig, call: Call, store: bool, budget: float) -> Entry:
+        """``budget``: the longest this request waits for another replica's answer (also bounded
+        by the lock's TTL and the app's deadline) before it calls the backend itself."""
         token = None
         if self._distributed and store:
             token = await self._l2("try_lock", key, self._lock_ttl)
             if token is None and not self.redis_health.degraded:
-                waited = await self._wait_for_other_replica(key, policy.ttl)
+                waited = await self._wait_for_other_replica(key, policy.ttl, min(call_timeout(self._lock_ttl), budget))
                 if waited is not None:
                     return waited
         try:
             entry = await call()
-            if store:
+            if store and not entry.fell_back:
                 await self.put(key, entry, policy)
             return entry
         finally:
             if token is not None:
                 await self._l2("unlock", key, token)
 
-    async def _wait_for_other_replica(self, key: str, ttl: float) -> Entry | None:
-        """Another replica holds the key's lock: wait for its answer, at most until the lock expires."""
-        deadline = self._clock() + self._lock_ttl
+    async def _wait_for_other_replica(self, key: str, ttl: float, limit: float) -> Entry | None:
+        """Another replica holds the key's lock: wait for its answer, at most ``limit`` seconds."""
+        deadline = self._clock() + limit
         delay = 0.002
         while self._clock() < deadline:
             await self._sleep(delay)

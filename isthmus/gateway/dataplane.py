@@ -22,7 +22,7 @@ from isthmus.telemetry.propagation import TRACEPARENT, passthrough
 Call = Callable[[], Awaitable[Entry]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
 class Answer:
     response: InferResponse
     backend: str
@@ -164,8 +164,20 @@ class DataPlane:
             if hit is not None:
                 return Answer(hit.response, hit.backend, hit.version, decision, cache="hit")
 
+        led = False  # this request made the call (the others coalesced onto it)
+
         async def call() -> Entry:
-            response = await self._call(state, decision.backend, request, ctx)
+            nonlocal led
+            led = True
+            try:
+                response = await self._call(state, decision.backend, request, ctx)
+            except BackendError as exc:
+                if not exc.fallback_ok or decision.fallback is None:
+                    raise
+                # the fallback runs once for every request coalesced here; its answer is not cached
+                self._falling_back(exc, decision, ctx.request_id)
+                fb = await self._fallback(state, decision, request, ctx)
+                return Entry(fb.response, fb.backend, fb.version, fell_back=True)
             return Entry(response, decision.backend, decision.version)
 
         wait = state.backend_timeout(decision.backend) + 1.0
@@ -173,7 +185,10 @@ class DataPlane:
             entry, status = await self._fetch(cache, key, policy, call, wait, not no_cache)
         except WaitTimeout as exc:
             raise BackendTimeout(decision.backend, str(exc)) from None
-        return Answer(entry.response, entry.backend, entry.version, decision, cache="bypass" if no_cache else status)
+        if entry.fell_back and not led:  # counted per request answered by the fallback
+            self._telemetry.metrics.fell_back(decision.model, decision.backend, str(decision.fallback))
+        status = "bypass" if no_cache else status
+        return Answer(entry.response, entry.backend, entry.version, decision, entry.fell_back, status)
 
     async def model_ready(self, model: str, version: str | None = None) -> bool:
         state = self._state

@@ -242,3 +242,36 @@ async def test_a_crashed_holder_delays_others_at_most_until_its_lock_expires():
     entry, status = await cache.fetch("k", POLICY, backend, 5)
     assert backend.calls == 1 and status == "miss"
     assert 0.3 <= clock.now - 100.0 <= 0.3 + 0.05
+
+
+@pytest.mark.parametrize("budget, deadline, waited", [(0.2, None, 0.2), (5.0, 0.1, 0.1)], ids=["budget", "app-deadline"])
+async def test_waiting_for_another_replica_stops_at_the_requests_budget(budget, deadline, waited):
+    from isthmus.backends.deadline import app_deadline
+
+    clock = Clock()
+    l2 = LockedElsewhere()  # the holder never answers and its lock (TTL 5 s) never expires here
+
+    async def sleep(d: float) -> None:
+        clock.now += d
+        await asyncio.sleep(0)
+
+    cache = ResultCache(CacheConfig(redis=RedisConfig(url="redis://x:1", distributed_coalescing=True, lock_ttl=5.0)),
+                        l2, clock=clock, sleep=sleep)  # type: ignore[arg-type]
+    backend = Backend()
+    with app_deadline(deadline):
+        entry, status = await cache.fetch("k", POLICY, backend, budget)
+    assert backend.calls == 1 and status == "miss"  # computed here once the budget was spent
+    assert waited <= clock.now - 100.0 <= waited + 0.06
+
+
+async def test_a_fallback_answer_is_shared_but_never_stored():
+    l2 = FakeTier()
+    cache = cache_with(l2)
+
+    async def fell_back() -> Entry:
+        e = answer(7.0)
+        return Entry(e.response, "fallback", None, fell_back=True)
+
+    entry, status = await cache.fetch("k", POLICY, fell_back, 5)
+    assert entry.fell_back and entry.backend == "fallback" and status == "miss"
+    assert cache.peek("k") is None and "k" not in l2.data and cache.stats["stored"] == 0
