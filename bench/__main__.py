@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-slo-p99-ms", type=float, default=50, help="gRPC throughput: held with p99 at most this")
     p.add_argument("--grpc-start-rate", type=float, default=1000, help="gRPC capacity search: first trial's rate")
     p.add_argument("--grpc-trial-seconds", type=float, default=3, help="gRPC capacity search: seconds per trial")
-    p.add_argument("--grpc-max-trials", type=int, default=8, help="gRPC capacity search: trials per target")
+    p.add_argument("--grpc-max-trials", type=int, default=6, help="gRPC capacity search: trials per target")
     p.add_argument("--venv", default=str(REPO / ".venv"))
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     return p

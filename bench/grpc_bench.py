@@ -53,7 +53,10 @@ def _loadtest(isthmus: str, target: str, cpus: str | None, seconds: float, *extr
 
 def _measure(isthmus: str, target: str, pid: int, args: Any, load_cpus: str | None) -> dict[str, Any]:
     warm = args.warmup_seconds
-    _loadtest(isthmus, target, load_cpus, warm, "--rate", "500", "--duration", f"{warm:g}s")  # connections up
+    # Warm up as the first trial will run (its rate and channels): a cold start's stalls would
+    # otherwise fail that trial and cap the search below it.
+    _loadtest(isthmus, target, load_cpus, warm, "--rate", f"{args.grpc_start_rate:g}", "--duration", f"{warm:g}s",
+              "--connections", str(args.grpc_connections))
     # Throughput: the highest rate held with p99 <= the SLO and no errors to speak of (an open-loop
     # run far above capacity only measures the generator drowning in its own backlog).
     trials = args.grpc_max_trials
