@@ -157,6 +157,31 @@ def _start_isthmus_cached(sup: Supervisor, tools: Tools, backend_port: int, cpus
     return Running(name, f"http://127.0.0.1:{port}", proc)
 
 
+def start_isthmus_traced(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    """Tracing on, every request sampled and exported (OTLP/gRPC to bench/otlp_sink.py)."""
+    return _start_isthmus_traced(sup, tools, backend_port, cpus, "isthmus-traced", 1.0)
+
+
+def start_isthmus_traced_1pct(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
+    """Tracing on, 1 % of requests sampled: what a busy production gateway would run."""
+    return _start_isthmus_traced(sup, tools, backend_port, cpus, "isthmus-traced-1pct", 0.01)
+
+
+def _start_isthmus_traced(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None, name: str,
+                          ratio: float) -> Running:
+    # the sink shares the load generator's core (the unpinned default: anywhere but the gateway's)
+    sink_port = free_port()
+    spans = sup.workdir / f"{name}-spans.txt"
+    sink = sup.start(f"{name}-otlp-sink", [tools.python, str(HERE / "otlp_sink.py"), str(sink_port), str(spans)])
+    wait_for_port(sink, sink_port)
+    port = free_port()
+    conf = _render("isthmus-traced.yaml", sup.workdir, f"{name}.yaml", port=port, backend_port=backend_port,
+                   sink_port=sink_port, sample_ratio=ratio)
+    proc = sup.start(name, [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
+    wait_for_port(proc, port, timeout=60)
+    return Running(name, f"http://127.0.0.1:{port}", proc)
+
+
 def start_redis(sup: Supervisor, tools: Tools, cpus: str | None) -> str:
     """The Redis of the isthmus-cache-redis target (no persistence), pinned with the load generator
     and the backend; returns its URL. Stopped with everything else at the end."""
@@ -246,6 +271,8 @@ PROXIES: dict[str, Starter] = {
     "isthmus-workers": start_isthmus_workers,
     "isthmus-cache-l1": start_isthmus_cache_l1,
     "isthmus-cache-redis": start_isthmus_cache_redis,
+    "isthmus-traced": start_isthmus_traced,
+    "isthmus-traced-1pct": start_isthmus_traced_1pct,
     "envoy": start_envoy,
     "nginx": start_nginx,
     "naive-aiohttp": start_naive,

@@ -40,11 +40,12 @@ class Edge:
         self._clock = telemetry.clock
         self._record = telemetry.metrics.request_done
         self._tracer = telemetry.tracer
+        self._tracing = telemetry.tracing
         self._access = telemetry.access_log
         self.in_flight = 0  # exported as isthmus.requests.in_flight{transport="http"}
 
     async def __call__(self, request: Request) -> Response:
-        if self._tracer is not None:
+        if self._tracing is not None and self._tracing.sampled(request.headers):
             return await self._traced(request)
         start = self._clock()
         self.in_flight += 1

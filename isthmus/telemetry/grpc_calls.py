@@ -8,7 +8,7 @@ on, runs the call in a SERVER span that continues the app's trace from the reque
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, MutableMapping, TypeVar
 
 import grpc
 from opentelemetry.trace import Span, SpanKind, StatusCode
@@ -41,18 +41,19 @@ class GrpcCallTelemetry:
         self._clock = telemetry.clock
         self._record = telemetry.metrics.request_done
         self._tracer = telemetry.tracer
+        self._tracing = telemetry.tracing
         self._access = telemetry.access_log
         self.in_flight = 0  # exported as isthmus.requests.in_flight{transport="grpc"}
 
     async def measure(
-        self, model: str, headers: Mapping[str, str], rid: str, context: Any, call: Callable[[], Awaitable[T]]
+        self, model: str, headers: MutableMapping[str, str], rid: str, context: Any, call: Callable[[], Awaitable[T]]
     ) -> T:
         """``await call()`` (it returns an object with ``backend`` and ``cache``, or a tuple starting
         with one), measured; its exceptions pass through unchanged."""
         start = self._clock()
         self.in_flight += 1
         try:
-            if self._tracer is None:
+            if self._tracing is None or self._tracer is None or not self._tracing.sampled(headers):
                 return await self._measured(model, headers, rid, context, call, start, None)
             with self._tracer.start_as_current_span(
                 SPAN_NAME,

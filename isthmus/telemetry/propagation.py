@@ -20,6 +20,19 @@ def passthrough(headers: Mapping[str, str], traceparent: str) -> dict[str, str]:
     return {TRACEPARENT: traceparent} if state is None else {TRACEPARENT: traceparent, TRACESTATE: state}
 
 
+def sampled_flag(traceparent: str) -> bool | None:
+    """The sampled flag of a valid version-00-shaped ``traceparent``, or None when it is not one."""
+    if len(traceparent) < 55 or traceparent[2] != "-" or traceparent[35] != "-" or traceparent[52] != "-":
+        return None
+    version, trace_id, span_id, flags = traceparent[:2], traceparent[3:35], traceparent[36:52], traceparent[53:55]
+    try:
+        if version == "ff" or int(version, 16) < 0 or int(trace_id, 16) == 0 or int(span_id, 16) == 0:
+            return None
+        return bool(int(flags, 16) & 1)
+    except ValueError:
+        return None
+
+
 def trace_id_of(traceparent: str | None) -> str | None:
     """The trace id of a ``traceparent`` value (``00-<32 hex>-<16 hex>-<2 hex>``), or None."""
     if traceparent is None or len(traceparent) < 55 or traceparent[2] != "-" or traceparent[35] != "-":

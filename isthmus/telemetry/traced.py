@@ -53,8 +53,8 @@ class TracedDataPlane(DataPlane):
             return decision
 
     async def _call(self, state: GatewayState, backend: str, request: InferRequest, ctx: CallContext) -> InferResponse:
-        if not _recording():
-            return await super()._call(state, backend, request, _carrying_trace(ctx))
+        if not _recording():  # a request not traced (Tracing.sampled): its traceparent goes on as it is
+            return await super()._call(state, backend, request, ctx)
         name, kind, attrs = backend_span(state.backend_configs[backend])
         with self._tracer.start_as_current_span(name, kind=kind, attributes=attrs):
             return await super()._call(state, backend, request, _carrying_trace(ctx))

@@ -8,36 +8,64 @@ Sampling is parent-based: the app's sampled flag is followed; new traces are sam
 
 from __future__ import annotations
 
-from typing import Mapping
+import random as _random
+from typing import Callable, Mapping, MutableMapping
 from urllib.parse import urlsplit
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from isthmus import __version__
 from isthmus.config.model import BackendConfig, TracingConfig
+from isthmus.telemetry.propagation import TRACEPARENT, sampled_flag
 
 _PROPAGATOR = TraceContextTextMapPropagator()  # stateless
 
 
 class Tracing:
-    def __init__(self, config: TracingConfig, resource: Resource, processor: SpanProcessor | None = None) -> None:
-        """``processor``: where finished spans go (default: batched to the configured OTLP endpoint)."""
+    def __init__(
+        self,
+        config: TracingConfig,
+        resource: Resource,
+        processor: SpanProcessor | None = None,
+        rng: _random.Random | None = None,
+    ) -> None:
+        """``processor``: where finished spans go (default: batched to the configured OTLP endpoint);
+        ``rng``: the sampling decisions and the ids of traces that are not sampled."""
         if processor is None:
             from isthmus.telemetry.otlp import span_exporter
 
             processor = BatchSpanProcessor(span_exporter(config))
-        self.provider = TracerProvider(
-            sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)), resource=resource, shutdown_on_exit=False
-        )
+        self._ratio = config.sample_ratio
+        rng = rng or _random.Random()
+        self._random: Callable[[], float] = rng.random
+        self._bits: Callable[[int], int] = rng.getrandbits
+        # the ratio is applied by `sampled`, before any span exists; what reaches the SDK is traced
+        self.provider = TracerProvider(sampler=ParentBased(ALWAYS_ON), resource=resource, shutdown_on_exit=False)
         self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("isthmus", __version__)
         self._closed = False
+
+    def sampled(self, headers: MutableMapping[str, str]) -> bool:
+        """Whether this request is traced, decided before any span is made (an SDK span that is not
+        recorded still costs ~25 us). An app's ``traceparent`` decides by its sampled flag; a new
+        trace is sampled at ``sample_ratio``. A request not traced is served as with tracing off,
+        its ``traceparent`` forwarded to the backend: the app's, or for a new trace one made here
+        with the sampled flag clear, so that the backend does not sample it either."""
+        traceparent = headers.get(TRACEPARENT)
+        if traceparent is not None:
+            flag = sampled_flag(traceparent)
+            if flag is not None:
+                return flag
+        if self._random() < self._ratio:
+            return True
+        headers[TRACEPARENT] = f"00-{self._bits(128) or 1:032x}-{self._bits(64) or 1:016x}-00"
+        return False
 
     @staticmethod
     def extract(carrier: Mapping[str, str]) -> Context:
