@@ -135,13 +135,17 @@ class TFServingServicer(prediction_service_pb2_grpc.PredictionServiceServicer, m
         return resp
 
 
-async def start_server(*models: Model, port: int = 0) -> tuple[grpc.aio.Server, int]:
-    """Start the stand-in on 127.0.0.1 (port 0: any free one); returns the server and its port."""
+async def start_server(
+    *models: Model, port: int = 0, credentials: grpc.ServerCredentials | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Start the stand-in on 127.0.0.1 (port 0: any free one; TLS with ``credentials``); returns the
+    server and its port."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     servicer = TFServingServicer(*models)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port(f"127.0.0.1:{port}")
+    address = f"127.0.0.1:{port}"
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()
     return server, port
 
