@@ -77,7 +77,7 @@ def _cluster(b: Any, ring_hash: bool) -> tuple[cluster_pb2.Cluster, endpoint_pb2
     assignment = load_assignment(b.name, urls)
     if not isinstance(b, OnnxBackendConfig):
         c.circuit_breakers.thresholds.add(max_connections=wrappers_pb2.UInt32Value(value=b.max_connections))
-        if all(urlsplit(u).scheme == "https" for u in urls):
+        if all(urlsplit(u).scheme in ("https", "grpcs") for u in urls):  # TLS to the backend
             ctx = tls_pb2.UpstreamTlsContext(sni=urlsplit(urls[0]).hostname or "")
             c.transport_socket.name = "envoy.transport_sockets.tls"
             c.transport_socket.typed_config.Pack(ctx)
