@@ -319,16 +319,19 @@ def main(argv: list[str] | None = None) -> int:
 
         per_round: dict[str, list[report.TargetResult]] = {n: [] for n in names}
         prof: dict[str, Any] | None = None
+        # py-spy sees no Python frames inside compiled modules: profile the same code interpreted
+        profiled = "isthmus-interpreted" if tools.compiled and "isthmus-interpreted" in names else "isthmus"
         for rnd in range(1, args.rounds + 1):
             last = rnd == args.rounds
             for name in names:
                 log(f"[round {rnd}/{args.rounds}: {name}]")
                 res, p = run_target(name, sup, tools, backend, plan, args, proxy_cpus, load_cpus,
-                                    profile=last and name == "isthmus" and args.profile_seconds > 0,
+                                    profile=last and name == profiled and args.profile_seconds > 0,
                                     cross_check=rnd == 1,
                                     out_dir=out_dir, stamp=stamp, log=log)
                 per_round[name].append(res)
-                prof = p or prof
+                if p:
+                    prof = {**p, "target": name}
         results = {n: report.best_of(rs) for n, rs in per_round.items()}
 
         burst_res = xds_res = None

@@ -273,8 +273,9 @@ def markdown(report: dict[str, Any], results: dict[str, TargetResult]) -> str:
     lines += _xds_lines(report.get("xds"), report["goals"].get("xds_1000_clients_acked_s"))
     prof = report.get("profile")
     if prof and prof.get("top_self"):
-        lines += ["", f"Profile of the Isthmus process under saturation (py-spy, {prof['samples']} samples; "
-                  "% of samples):", "", "| self % | total % | function |", "| ---: | ---: | --- |"]
+        lines += ["", f"Profile of the Isthmus process under saturation (`{prof.get('target', 'isthmus')}`: "
+                  f"py-spy, {prof['samples']} samples; % of samples; the compiled build has no Python frames "
+                  "to sample):", "", "| self % | total % | function |", "| ---: | ---: | --- |"]
         total = prof["total_of_top_self"]
         lines += [f"| {p:.1f} | {total[fn]:.1f} | `{fn}` |" for fn, p in prof["top_self"][:15]]
         lines += ["", "`Runner.run` self time is the event loop's native code (uvloop), which py-spy "
