@@ -84,13 +84,20 @@ def grpc_banner(target: str) -> str:
 
 
 async def run_demo(host: str, port: int, grpc_port: int | None = None) -> None:
+    from isthmus.admin import GatewaySources, running_admin
     from isthmus.gateway import GatewayServer
 
     with tempfile.TemporaryDirectory(prefix="isthmus-demo-") as tmp:
-        server = GatewayServer(demo_config(Path(tmp), host, port, grpc_port), source="demo")
-        await server.start()
-        print(banner(server.url, server.grpc_target), flush=True)
-        try:
-            await until_signalled()
-        finally:
-            await server.stop()
+        config = demo_config(Path(tmp), host, port, grpc_port)
+        server = GatewayServer(config, source="demo")
+        # the admin API on its default address (127.0.0.1:9901); a port in use only skips it
+        sources = GatewaySources(server, scrape=server.telemetry.scrape)
+        async with running_admin(config.telemetry.admin.address, sources, required=False) as api:
+            await server.start()
+            print(banner(server.url, server.grpc_target), flush=True)
+            if api is not None:
+                print(f"Admin API: {api.url}/metrics, /config_dump, /ready\n", flush=True)
+            try:
+                await until_signalled()
+            finally:
+                await server.stop()
