@@ -127,6 +127,19 @@ def _worker_main(config_path: str, host: str, port: int, log_level: str) -> None
     _run(_serve_one(load_config(config_path), config_path, host, port, reuse_port=True))
 
 
+async def _start_gateway(server: Any, api: Any) -> None:
+    """Start ``server`` (its admin API, when ``api`` is not None, already listens); a backend that
+    cannot start is reported on stderr and the process exits 1."""
+    if api is not None:
+        print(f"isthmus admin API on {api.url}", flush=True)
+    try:
+        await server.start()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 async def _serve_one(
     config: Config, source: str, host: str | None, port: int | None, reuse_port: bool, admin: AdminAt = (None, False)
 ) -> None:
@@ -135,14 +148,7 @@ async def _serve_one(
 
     server = _new_gateway(GatewayServer, config, source=source, host=host, port=port, reuse_port=reuse_port)
     async with running_admin(admin[0], GatewaySources(server, scrape=server.telemetry.scrape), required=admin[1]) as api:
-        if api is not None:
-            print(f"isthmus admin API on {api.url}", flush=True)
-        try:
-            await server.start()
-        except ConfigError as exc:
-            for issue in exc.issues:
-                print(issue, file=sys.stderr)
-            raise SystemExit(1) from None
+        await _start_gateway(server, api)
         print(f"isthmus serving {len(config.routes)} models on {server.url}", flush=True)
         try:
             await until_signalled()
@@ -276,14 +282,7 @@ async def _serve_xds_one(
     observe_xds(server.telemetry, follower)
     sources = GatewaySources(server, follower=follower, scrape=server.telemetry.scrape)
     async with running_admin(admin[0], sources, required=admin[1]) as api:
-        if api is not None:
-            print(f"isthmus admin API on {api.url}", flush=True)
-        try:
-            await server.start()
-        except ConfigError as exc:
-            for issue in exc.issues:
-                print(issue, file=sys.stderr)
-            raise SystemExit(1) from None
+        await _start_gateway(server, api)
         print(f"isthmus serving on {server.url}, following xDS {spec.xds} as node {spec.node_id!r}", flush=True)
         task = asyncio.create_task(follower.run())
         try:

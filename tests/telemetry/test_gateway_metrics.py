@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import AsyncIterator
 
-import pytest
 from aiohttp import web
 
 from isthmus.backends import BackendFailed, BackendTimeout
 from isthmus.backends.fake import FakeBackend
-from isthmus.gateway import GatewayServer
 from isthmus.router.weighted import WeightedChoice
-from tests.conftest import make_config, v2_body
+from tests.conftest import v2_body
 from tests.telemetry.helpers import plain_telemetry, requests_by, scraped, series
 
 SPLIT = {
@@ -25,21 +22,6 @@ SPLIT = {
     ],
 }
 
-
-@pytest.fixture
-async def started() -> AsyncIterator:
-    servers: list[GatewayServer] = []
-
-    async def start(doc, backends=None, rnd=None, telemetry=None) -> GatewayServer:
-        server = GatewayServer(make_config(doc), backends=backends, random=rnd, telemetry=telemetry)
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for s in servers:
-        await s.stop()
-        s.telemetry.close()
 
 
 async def test_200_requests_split_90_10_are_counted_exactly_per_variant(started, http):

@@ -3,16 +3,13 @@ trace headers the backend receives with tracing on and off."""
 
 from __future__ import annotations
 
-from typing import AsyncIterator
-
-import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from isthmus.backends import BackendFailed
 from isthmus.backends.fake import FakeBackend
-from isthmus.gateway import DataPlane, GatewayServer
+from isthmus.gateway import DataPlane
 from isthmus.telemetry.traced import TracedDataPlane
-from tests.conftest import make_config, v2_body
+from tests.conftest import v2_body
 from tests.telemetry.helpers import plain_telemetry, traced_telemetry
 
 APP_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -26,21 +23,6 @@ DOC = {
 }
 
 
-@pytest.fixture
-async def started() -> AsyncIterator:
-    servers: list[GatewayServer] = []
-
-    async def start(doc, backends, telemetry) -> GatewayServer:
-        server = GatewayServer(make_config(doc), backends=backends, random=lambda: 0.0, telemetry=telemetry)
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for s in servers:
-        await s.stop()
-        s.telemetry.close()
-
 
 def by_name(spans) -> dict:
     return {s.name: s for s in spans}
@@ -49,7 +31,7 @@ def by_name(spans) -> dict:
 async def test_one_request_is_one_trace_continuing_the_apps(started, http):
     telemetry, exported = traced_telemetry()
     fakes = {"a": FakeBackend("a"), "b": FakeBackend("b")}
-    server = await started(DOC, fakes, telemetry)
+    server = await started(DOC, fakes, telemetry=telemetry)
     assert isinstance(server.dataplane, TracedDataPlane)
     headers = {"traceparent": APP_PARENT, "tracestate": "vendor=1", "x-request-id": "rid-1"}
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0]), headers=headers) as r:
@@ -78,7 +60,7 @@ async def test_one_request_is_one_trace_continuing_the_apps(started, http):
 async def test_a_new_trace_starts_without_traceparent_and_errors_end_the_ingress_span(started, http):
     telemetry, exported = traced_telemetry()
     fakes = {"a": FakeBackend("a"), "b": FakeBackend("b")}
-    server = await started(DOC, fakes, telemetry)
+    server = await started(DOC, fakes, telemetry=telemetry)
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0])) as r:
         assert r.status == 200
     async with http.post(f"{server.url}/v2/models/m/versions/x/infer", json=v2_body([1.0])) as r:
@@ -96,7 +78,7 @@ async def test_grpc_backend_span(started, http):
     telemetry, exported = traced_telemetry()
     doc = {**DOC, "routes": [{**DOC["routes"][0], "override_header": "x-variant"}]}
     fakes = {"a": FakeBackend("a"), "b": FakeBackend("b")}
-    server = await started(doc, fakes, telemetry)
+    server = await started(doc, fakes, telemetry=telemetry)
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0]), headers={"x-variant": "b"}) as r:
         assert r.status == 200
     spans = by_name(exported.get_finished_spans())
@@ -116,7 +98,7 @@ async def test_cache_and_fallback_spans(started, http):
     telemetry, exported = traced_telemetry()
     doc = {**DOC, "routes": [{**DOC["routes"][0], "fallback": "b", "cache": {"enabled": True}}]}
     fakes = {"a": FakeBackend("a", error=BackendFailed("a", "down")), "b": FakeBackend("b")}
-    server = await started(doc, fakes, telemetry)
+    server = await started(doc, fakes, telemetry=telemetry)
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0])) as r:
         assert r.status == 200 and r.headers["x-isthmus-backend"] == "b"
     spans = exported.get_finished_spans()
@@ -149,7 +131,7 @@ async def test_cache_and_fallback_spans(started, http):
 async def test_a_trace_sampled_out_makes_no_span_but_still_reaches_the_backend(started, http):
     telemetry, exported = traced_telemetry(sample_ratio=0.0)
     fakes = {"a": FakeBackend("a"), "b": FakeBackend("b")}
-    server = await started(DOC, fakes, telemetry)
+    server = await started(DOC, fakes, telemetry=telemetry)
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0])) as r:
         assert r.status == 200
     assert exported.get_finished_spans() == ()
@@ -159,7 +141,7 @@ async def test_a_trace_sampled_out_makes_no_span_but_still_reaches_the_backend(s
 
 async def test_tracing_off_forwards_the_apps_trace_headers_unchanged(started, http):
     fakes = {"a": FakeBackend("a"), "b": FakeBackend("b")}
-    server = await started(DOC, fakes, plain_telemetry())
+    server = await started(DOC, fakes, telemetry=plain_telemetry())
     assert type(server.dataplane) is DataPlane and server.telemetry.tracer is None
     headers = {"traceparent": APP_PARENT, "tracestate": "vendor=1"}
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0]), headers=headers) as r:

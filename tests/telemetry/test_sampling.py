@@ -16,7 +16,7 @@ from isthmus.telemetry.metrics import Metrics
 from isthmus.telemetry.propagation import sampled_flag
 from isthmus.telemetry.tracing import Tracing
 from tests.conftest import v2_body
-from tests.telemetry.test_gateway_traces import APP_TRACE, DOC, started  # noqa: F401 (fixture)
+from tests.telemetry.test_gateway_traces import APP_TRACE, DOC
 
 SAMPLED = f"00-{APP_TRACE}-00f067aa0ba902b7-01"
 NOT_SAMPLED = f"00-{APP_TRACE}-00f067aa0ba902b7-00"
@@ -63,13 +63,13 @@ def test_new_traces_are_sampled_at_the_ratio_and_the_others_get_an_unsampled_tra
     assert abs(share - 0.25) < 4 * (0.25 * 0.75 / 4000) ** 0.5
 
 
-async def test_an_unsampled_app_trace_makes_no_span_and_reaches_the_backend_unchanged(started, http):  # noqa: F811
+async def test_an_unsampled_app_trace_makes_no_span_and_reaches_the_backend_unchanged(started, http):
     exporter = InMemorySpanExporter()
     config = TracingConfig(otlp_endpoint="http://127.0.0.1:4317", sample_ratio=1.0)
     traced = Tracing(config, Resource({}), SimpleSpanProcessor(exporter))
     telemetry = Telemetry(Metrics(Resource({}), prometheus=False), traced)
     fakes = {"a": FakeBackend("a"), "b": FakeBackend("b")}
-    server = await started(DOC, fakes, telemetry)
+    server = await started(DOC, fakes, telemetry=telemetry)
     headers = {"traceparent": NOT_SAMPLED, "tracestate": "vendor=1"}
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0]), headers=headers) as r:
         assert r.status == 200
