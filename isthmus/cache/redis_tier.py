@@ -3,6 +3,10 @@
 Every failure — connection refused, timeout, a wrong answer — is raised as
 :class:`CacheError`; the caller fails open. Also the lock and wait used for
 coalescing across gateway replicas.
+
+GETs are auto-pipelined: those made in one turn of the event loop go to Redis as one MGET
+(``mget_nonatomic`` on a Cluster), as ioredis does. One redis-py command costs ~50 us of the
+gateway's CPU whatever it carries, an MGET ~2.6 us per key for 32 keys.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class RedisTier:
         self._timeout = timeout
         self._connect_timeout = max(connect_timeout, timeout)
         self._warming: asyncio.Task[None] | None = None
+        self._gets: list[tuple[str, asyncio.Future[bytes | None]]] = []  # waiting for this turn's MGET
+        self._mgets: set[asyncio.Task[None]] = set()
 
     async def _warm(self) -> None:
         """Connect (a Cluster client also learns the slot map, ~10ms): more than one command's few ms."""
@@ -114,10 +120,49 @@ class RedisTier:
             coro.close()  # not sent when still connecting: no "never awaited" warning
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._call("GET", self._client.get(key))
+        """The value of ``key``, fetched with the other GETs of this event-loop turn in one MGET."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes | None] = loop.create_future()
+        self._gets.append((key, fut))
+        if len(self._gets) == 1:
+            loop.call_soon(self._send_gets)
+        value = await fut
         if value is not None and not isinstance(value, bytes):
             raise CacheError(f"redis GET answered {type(value).__name__}, not bytes")
         return value
+
+    def _send_gets(self) -> None:
+        batch, self._gets = self._gets, []
+        task = asyncio.get_running_loop().create_task(self._mget(batch))
+        self._mgets.add(task)
+        task.add_done_callback(self._mgets.discard)
+
+    async def _mget(self, batch: list[tuple[str, asyncio.Future[bytes | None]]]) -> None:
+        waiting = [(key, fut) for key, fut in batch if not fut.done()]  # callers may have given up
+        if not waiting:
+            return
+        keys = [key for key, _ in waiting]
+        cluster = isinstance(self._client, RedisCluster)
+        try:
+            values = await self._call(
+                "GET" if len(keys) == 1 else f"MGET of {len(keys)}",
+                self._client.mget_nonatomic(keys) if cluster else self._client.mget(keys),
+            )
+            if not isinstance(values, list) or len(values) != len(keys):
+                raise CacheError(f"redis MGET answered {type(values).__name__}, not {len(keys)} values")
+        except CacheError as exc:
+            for _, fut in waiting:
+                if not fut.done():
+                    fut.set_exception(type(exc)(str(exc)))  # one exception each: each caller raises its own
+            return
+        except BaseException as exc:  # cancelled with the gateway: the callers must not wait forever
+            for _, fut in waiting:
+                if not fut.done():
+                    fut.set_exception(CacheError(f"redis GET abandoned: {type(exc).__name__}"))
+            raise
+        for (_, fut), value in zip(waiting, values):
+            if not fut.done():
+                fut.set_result(value)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._call("SET", self._client.set(key, value, px=max(1, int(ttl * 1000))))
@@ -138,6 +183,8 @@ class RedisTier:
     async def close(self) -> None:
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()
+        for task in list(self._mgets):
+            task.cancel()
         try:
             await self._client.aclose()
         except _REDIS_FAILURES:

@@ -45,14 +45,50 @@ async def test_get_set_ttl_and_lock(redis_server):
         await tier.close()
 
 
-async def test_a_value_of_the_wrong_type_is_a_cache_error(redis_server):
+async def test_a_key_holding_another_type_is_a_miss_and_a_store_replaces_it(redis_server):
     redis_server.cli("rpush", "k", "a")
     tier = tier_for(RedisConfig(url=redis_server.url, timeout="50ms"))
     try:
-        with pytest.raises(CacheError, match="WRONGTYPE"):
-            await tier.get("k")
+        assert await tier.get("k") is None  # GETs go out as MGET, which answers nil for a list
+        await tier.set("k", b"answer", 60)
+        assert await tier.get("k") == b"answer"
     finally:
         await tier.close()
+
+
+async def test_gets_of_one_loop_turn_go_out_as_one_mget(redis_server):
+    tier = tier_for(RedisConfig(url=redis_server.url, timeout="200ms"))
+    try:
+        for i in range(3):
+            await tier.set(f"k{i}", f"v{i}".encode(), 60)
+        calls_before = _mget_calls(redis_server)
+        got = await asyncio.gather(*(tier.get(k) for k in ["k0", "k1", "k2", "nope", "k1"]))
+        assert got == [b"v0", b"v1", b"v2", None, b"v1"]
+        assert _mget_calls(redis_server) == calls_before + 1
+    finally:
+        await tier.close()
+
+
+def _mget_calls(redis_server) -> int:
+    stats = redis_server.cli("info", "commandstats")
+    line = next((ln for ln in stats.splitlines() if ln.startswith("cmdstat_mget:")), "")
+    return int(line.split("calls=")[1].split(",")[0]) if line else 0
+
+
+async def test_a_failed_mget_fails_every_get_of_the_batch_each_with_its_own_error():
+    class Failing(SlowToConnect):
+        async def ping(self) -> bool:
+            return True
+
+        async def mget(self, keys):
+            raise ConnectionError("connection reset")
+
+    tier = RedisTier(Failing(), timeout=0.05)
+    await tier.start()
+    results = await asyncio.gather(*(tier.get(k) for k in "abc"), return_exceptions=True)
+    assert all(isinstance(r, CacheError) and "connection reset" in str(r) for r in results)
+    assert len({id(r) for r in results}) == 3
+    await tier.close()
 
 
 async def test_connection_refused_is_a_failure_not_connecting():
@@ -78,6 +114,9 @@ class SlowToConnect:
 
     async def get(self, key: str) -> bytes | None:
         return self.data.get(key)
+
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        return [self.data.get(k) for k in keys]
 
     async def set(self, key: str, value: bytes, **kw: object) -> bool:
         self.data[key] = value
