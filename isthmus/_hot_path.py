@@ -43,6 +43,8 @@ MODULES = (
     "isthmus.cache.memory",
     "isthmus.cache.service",
     "isthmus.cache.coalesce",
+    "isthmus.cache.redis_tier",
+    "isthmus.cache.entry",
     "isthmus.telemetry.request_histogram",
     "isthmus.telemetry.metrics",
     "isthmus.telemetry.propagation",
