@@ -49,6 +49,8 @@ MODULES = (
     "isthmus.telemetry.metrics",
     "isthmus.telemetry.propagation",
     "isthmus.telemetry.grpc_calls",
+    "isthmus.telemetry.tracing",
+    "isthmus.telemetry.traced",
     # gRPC: the V2 ingress, the codecs and both gRPC backends
     "isthmus.gateway.grpc_ingress",
     "isthmus.gateway.grpc_errors",

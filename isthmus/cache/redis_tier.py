@@ -22,6 +22,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 # What redis-py raises for a failing server: RedisClusterException is not a RedisError.
 _REDIS_FAILURES = (RedisError, RedisClusterException, OSError)
+_START_FAILURES = (TimeoutError, RedisError, RedisClusterException, OSError)
 
 from isthmus.cache.errors import CacheError, RedisConnecting
 from isthmus.config.model import RedisConfig
@@ -97,7 +98,7 @@ class RedisTier:
                 raise  # the gateway's start-up itself was cancelled
             self._warming = None
             return False
-        except (TimeoutError, *_REDIS_FAILURES):
+        except _START_FAILURES:
             self._warming = None
             return False
         return True
