@@ -11,6 +11,7 @@ plain counters that other components keep, at collection time only.
 
 from __future__ import annotations
 
+import threading
 from typing import Callable, Iterable, Literal, Mapping
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -80,6 +81,10 @@ class Metrics:
         )
         self._sources: dict[str, list[Source]] = {}
         self._closed = False
+        # the Prometheus reader's collector queues each collection and a scrape drains the whole
+        # queue: two scrapes at once (they run in threads) would print one collection twice and
+        # leave the other empty, so scrapes take turns
+        self._scrape_lock = threading.Lock()
         # always one data point: the SDK hands readers nothing (so no request histogram) without one
         build = [(1, {"version": __version__})]
         self.observe("isthmus.build.info", lambda: build, kind="gauge", unit="1", description="The gateway's version")
@@ -124,7 +129,8 @@ class Metrics:
     def scrape(self, accept: str | None = None) -> tuple[bytes, str]:
         """The Prometheus exposition (text, or OpenMetrics when ``accept`` asks for it) and its content type."""
         encode, content_type = choose_encoder(accept or "")
-        return encode(self.registry), content_type
+        with self._scrape_lock:
+            return encode(self.registry), content_type
 
     def close(self) -> None:
         if not self._closed:

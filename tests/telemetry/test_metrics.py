@@ -96,3 +96,39 @@ def test_disabled_metrics_record_into_nothing():
     m.request_done("m", "a", "200", "http", "miss", 0.1)
     assert m.scrape()[0] == b""
     m.close()
+
+
+def test_concurrent_scrapes_each_get_one_whole_exposition():
+    """/metrics scrapes run in threads (admin handlers): two at once must not share one collection.
+
+    The Prometheus reader's collector queues each collection and drains the whole queue, so a
+    scrape that drained while another's collection was queued would print every family twice
+    (an exposition Prometheus rejects) and leave the other scrape an empty body.
+    """
+    import threading
+
+    m = Metrics(Resource({"service.name": "t"}))
+    m.request_done("m", "a", "200", "http", "-", 0.002)
+    collector = next(iter(m.registry._collector_to_names))  # the reader's collector (private: the hook)
+    queued, other_done = threading.Event(), threading.Event()
+    add = collector.add_metrics_data
+
+    def add_then_pause(data):  # the first scrape pauses right after queueing its collection
+        add(data)
+        if not queued.is_set():
+            queued.set()
+            other_done.wait(1.0)
+
+    collector.add_metrics_data = add_then_pause
+    bodies: dict[str, bytes] = {}
+    first = threading.Thread(target=lambda: bodies.__setitem__("first", m.scrape()[0]))
+    first.start()
+    assert queued.wait(5.0)
+    bodies["second"] = m.scrape()[0]
+    other_done.set()
+    first.join(5.0)
+    for name, body in bodies.items():
+        text = body.decode()
+        assert text.count("# TYPE isthmus_build_info gauge") == 1, (name, text)
+        assert text.count("isthmus_request_duration_seconds_count{") == 1, (name, text)
+    m.close()
