@@ -24,7 +24,8 @@ REDACTED = "REDACTED"
 
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$", re.DOTALL)
 _HOST = re.compile(r"^(\[[0-9A-Za-z:.%]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(:\d+)?$")
-_BARE_ADDRESS = re.compile(r"^(?P<userinfo>[^\s/?#]+)@(?P<host>(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d+)$")
+# not a URL, so any character may be in the userinfo (up to the last '@'); '_' is in compose host names
+_BARE_ADDRESS = re.compile(r"^(?P<userinfo>.+)@(?P<host>(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d+)$", re.DOTALL)
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel"})
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "api_key", "apikey", "authorization")
 _SECRET_QUERY = frozenset({"pass", "pwd", "key", "sig", "signature", "auth", "access_key", "private_key"})

@@ -29,6 +29,9 @@ from isthmus.config import Config
         ("redis://u:pa#ss@cache", "redis://u:REDACTED@cache"),  # unencoded '#'
         ("alice:s3cret@10.0.0.5:26379", "alice:REDACTED@10.0.0.5:26379"),  # a sentinel/cluster node
         ("s3cret@node-1:7000", "REDACTED@node-1:7000"),
+        ("alice:s3cret@redis_sentinel:26379", "alice:REDACTED@redis_sentinel:26379"),  # '_' in a compose name
+        ("alice:pa/ss@sentinel-0:26379", "alice:REDACTED@sentinel-0:26379"),  # unencoded '/' in a node's password
+        ("alice:p@s s?#@node-1:7000", "alice:REDACTED@node-1:7000"),
     ],
 )
 def test_secrets_in_urls_are_replaced(url, expected):
