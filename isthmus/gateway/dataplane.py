@@ -176,7 +176,11 @@ class DataPlane:
                     raise
                 # the fallback runs once for every request coalesced here; its answer is not cached
                 self._falling_back(exc, decision, ctx.request_id)
-                fb = await self._fallback(state, decision, request, ctx)
+                try:
+                    fb = await self._fallback(state, decision, request, ctx)
+                except BackendError as failed:
+                    failed.fallback_ok = False  # the fallback itself failed: nothing further to fall back to
+                    raise
                 return Entry(fb.response, fb.backend, fb.version, fell_back=True)
             return Entry(response, decision.backend, decision.version)
 

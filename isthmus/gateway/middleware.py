@@ -75,8 +75,8 @@ class Edge:
             status = http_status(exc)
             if isinstance(exc, BackendError):
                 backend = exc.backend
-            elif isinstance(exc, UnknownModel) and model is not None:
-                model = UNKNOWN_MODEL
+            if model is not None and (isinstance(exc, UnknownModel) or model not in self.dataplane.state.routes):
+                model = UNKNOWN_MODEL  # a name from the URL is a label only when it is a configured route
             if status is None:
                 log.exception("request %s: unexpected error", rid)
                 status, message = 500, f"internal error (request id {rid})"

@@ -132,3 +132,6 @@ class RouteTable:
     @property
     def models(self) -> tuple[str, ...]:
         return tuple(self._routes)
+
+    def __contains__(self, model: object) -> bool:
+        return model in self._routes

@@ -42,3 +42,15 @@ async def test_one_fallback_call_for_every_coalesced_request_and_its_answer_is_n
     scraped = gw.telemetry.scrape()[0].decode()
     line = next(ln for ln in scraped.splitlines() if ln.startswith("isthmus_fallback_activations_total{"))
     assert line.endswith(" 21.0")  # counted per request answered by the fallback
+
+
+async def test_a_failing_fallback_is_called_once_and_its_error_answers(gateway, http):
+    primary, local = SlowlyFailing("primary"), SlowlyFailing("local")
+    gw = await gateway(CONFIG, backends={"primary": primary, "local": local})
+    async with http.post(f"{gw.url}/v2/models/m/infer", json=v2_body([1.0])) as r:
+        status, backend, doc = r.status, r.headers["x-isthmus-backend"], await r.json()
+    assert (status, backend) == (503, "local") and "backend 'local'" in doc["error"]
+    assert len(primary.calls) == 1 and len(local.calls) == 1  # no second round of fallback
+    scraped = gw.telemetry.scrape()[0].decode()
+    line = next(ln for ln in scraped.splitlines() if ln.startswith("isthmus_fallback_activations_total{"))
+    assert line.endswith(" 1.0")
