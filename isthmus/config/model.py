@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from isthmus.config.units import ByteSize, Duration
 
@@ -274,6 +274,13 @@ class AdminConfig(_Frozen):
     """The admin API (/ready, /live, /metrics, /config_dump): a separate port, local by default."""
 
     address: str = Field("127.0.0.1:9901", pattern=ADDRESS_PATTERN, description="host:port to bind")
+
+    @field_validator("address")
+    @classmethod
+    def _port_in_range(cls, value: str) -> str:
+        if int(value.rsplit(":", 1)[1]) > 65535:
+            raise ValueError(f"port out of range (0-65535) in {value!r}")
+        return value
 
     @property
     def host(self) -> str:

@@ -19,10 +19,16 @@ import orjson
 _STOP = object()
 
 
+#: Lines waiting for the writer thread; beyond this (a stuck disk) lines are dropped and counted.
+MAX_QUEUED = 100_000
+
+
 class AccessLog:
-    def __init__(self, stream: IO[bytes], interval: float = 0.05) -> None:
+    def __init__(self, stream: IO[bytes], interval: float = 0.05, max_queued: int = MAX_QUEUED) -> None:
         self._stream = stream
         self._interval = interval
+        self._max_queued = max_queued
+        self.dropped = 0  # lines not written because the queue was full (isthmus.access_log.dropped)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="isthmus-access-log", daemon=True)
         self._thread.start()
@@ -59,8 +65,12 @@ class AccessLog:
         })  # fmt: skip
 
     def write(self, line: dict[str, Any]) -> None:
-        if not self._closed:
-            self._queue.put(orjson.dumps(line) + b"\n")
+        if self._closed:
+            return
+        if self._queue.qsize() >= self._max_queued:  # the writer is stuck: memory stays bounded
+            self.dropped += 1
+            return
+        self._queue.put(orjson.dumps(line) + b"\n")
 
     def _run(self) -> None:
         q = self._queue

@@ -8,6 +8,7 @@ transparent: the app's ``traceparent`` and ``tracestate`` are forwarded to the b
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 TRACEPARENT = "traceparent"
@@ -20,17 +21,19 @@ def passthrough(headers: Mapping[str, str], traceparent: str) -> dict[str, str]:
     return {TRACEPARENT: traceparent} if state is None else {TRACEPARENT: traceparent, TRACESTATE: state}
 
 
+# W3C Trace Context: lower-case hex only; version 00 is exactly 55 characters, later versions may add "-...".
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
 def sampled_flag(traceparent: str) -> bool | None:
-    """The sampled flag of a valid version-00-shaped ``traceparent``, or None when it is not one."""
-    if len(traceparent) < 55 or traceparent[2] != "-" or traceparent[35] != "-" or traceparent[52] != "-":
+    """The sampled flag of a valid ``traceparent``, or None when it is not one (W3C Trace Context)."""
+    m = _TRACEPARENT.fullmatch(traceparent)
+    if m is None:
         return None
-    version, trace_id, span_id, flags = traceparent[:2], traceparent[3:35], traceparent[36:52], traceparent[53:55]
-    try:
-        if version == "ff" or int(version, 16) < 0 or int(trace_id, 16) == 0 or int(span_id, 16) == 0:
-            return None
-        return bool(int(flags, 16) & 1)
-    except ValueError:
+    version, trace_id, span_id, flags, rest = m.groups()
+    if version == "ff" or (version == "00" and rest) or trace_id == "0" * 32 or span_id == "0" * 16:
         return None
+    return bool(int(flags, 16) & 1)
 
 
 def trace_id_of(traceparent: str | None) -> str | None:

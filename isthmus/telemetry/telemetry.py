@@ -65,6 +65,11 @@ class Telemetry:
                     tracing.close()
                 reason = f"cannot open the access log: {exc.strerror or exc}"
                 raise ConfigError([ConfigIssue(source, None, "telemetry.access_log.path", reason)]) from None
+            log = access_log
+            metrics.observe(
+                "isthmus.access_log.dropped", lambda: [(log.dropped, {})], kind="counter", unit="{line}",
+                description="Access log lines dropped because the writer fell behind (a stuck disk)",
+            )  # fmt: skip
         return cls(metrics, tracing, access_log)
 
     @classmethod

@@ -57,3 +57,29 @@ def test_a_log_that_cannot_be_opened_is_a_config_error_naming_the_field(tmp_path
     (issue,) = err.value.issues
     assert issue.path == "telemetry.access_log.path" and issue.file == "gw.yaml"
     assert "cannot open the access log" in issue.reason
+
+
+def test_a_stuck_writer_drops_lines_and_counts_them_instead_of_growing():
+    import threading
+
+    from isthmus.telemetry.access_log import AccessLog
+
+    gate = threading.Event()
+
+    class Stuck:
+        def write(self, data):
+            gate.wait(5)
+            return len(data)
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    log = AccessLog(Stuck(), interval=0.0, max_queued=10)
+    for i in range(100):
+        log.write({"n": i})
+    assert log.dropped >= 80  # at most the queue's 10 (+ the batch being written) were kept
+    gate.set()
+    log.close()

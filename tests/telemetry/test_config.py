@@ -50,3 +50,15 @@ def test_invalid_settings_are_rejected_naming_file_field_and_reason(section, fie
     (issue,) = err.value.issues
     assert (issue.file, issue.line, issue.path) == ("gw.yaml", 2, field)
     assert reason in issue.reason
+
+
+def test_an_admin_port_over_65535_is_refused_naming_the_field(tmp_path):
+    import pytest
+
+    from isthmus.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("telemetry:\n  admin: {address: '127.0.0.1:99999'}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "telemetry.admin.address" in str(err.value) and "out of range" in str(err.value)

@@ -38,6 +38,9 @@ def tracing(ratio: float, seed: int = 7) -> Tracing:
         (f"00-{APP_TRACE}-{'0' * 16}-01", None),  # all-zero parent id
         (f"00-{APP_TRACE[:-1]}x-00f067aa0ba902b7-01", None),  # not hex
         ("garbage", None),
+        (f"00-{APP_TRACE.upper()}-00f067aa0ba902b7-01", None),  # upper-case hex is invalid
+        (f"00-{APP_TRACE[:-2]}_1-00f067aa0ba902b7-01", None),  # what int(x, 16) would accept
+        (f"00-{APP_TRACE}-00f067aa0ba902b7-01-extra", None),  # version 00 has nothing after the flags
     ],
 )
 def test_sampled_flag(value, flag):
