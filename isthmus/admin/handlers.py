@@ -7,6 +7,7 @@ Every answer is JSON except ``/metrics`` (Prometheus exposition); every error is
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from typing import Awaitable, Callable
 
@@ -28,11 +29,32 @@ _METHODS = ("GET", "HEAD")
 _NO_STORE = {"cache-control": "no-store"}
 
 
-class AdminHandler:
-    """``await handler(request) -> Response`` over an :class:`AdminSources`; never mutates anything."""
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
-    def __init__(self, sources: AdminSources):
+
+def host_of(header: str) -> str:
+    """The host of a ``Host`` header value (``h``, ``h:port``, ``[::1]:port``)."""
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class AdminHandler:
+    """``await handler(request) -> Response`` over an :class:`AdminSources`; never mutates anything.
+
+    ``loopback_hosts_only`` (the API is bound to loopback): a request whose ``Host`` names
+    anything else is refused with 403, so a web page cannot read the API through DNS rebinding.
+    """
+
+    def __init__(self, sources: AdminSources, *, loopback_hosts_only: bool = False):
         self._sources = sources
+        self._loopback_hosts_only = loopback_hosts_only
         self._routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "/": self._index,
             "/ready": self._ready,
@@ -42,6 +64,11 @@ class AdminHandler:
         }
 
     async def __call__(self, request: Request) -> Response:
+        if self._loopback_hosts_only:
+            host = request.headers.get("host")
+            if host is not None and not is_loopback(host_of(host)):
+                message = f"the admin API answers requests to a loopback host only, not {host!r}"
+                return json_error(403, message, dict(_NO_STORE))
         endpoint = self._routes.get(request.path)
         if endpoint is None:
             known = ", ".join(ENDPOINTS)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from isthmus.admin.base import AdminSources
-from isthmus.admin.handlers import AdminHandler
+from isthmus.admin.handlers import AdminHandler, is_loopback
 from isthmus.gateway.http_server import HttpServer
 
 log = logging.getLogger(__name__)
@@ -25,21 +24,14 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class AdminServer:
     """``await start()`` binds (``port`` is then the bound port); ``await stop()`` closes it."""
 
     def __init__(self, address: str, sources: AdminSources):
         self._host, self._port = split_address(address)
-        self._http = HttpServer(AdminHandler(sources), _MAX_BODY, idle_timeout=30.0)
+        # bound to loopback: answer only requests addressed to a loopback name (no DNS rebinding)
+        handler = AdminHandler(sources, loopback_hosts_only=is_loopback(self._host))
+        self._http = HttpServer(handler, _MAX_BODY, idle_timeout=30.0)
         self.port: int | None = None
 
     @property

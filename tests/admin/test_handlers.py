@@ -8,8 +8,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from isthmus.admin import AdminServer, Readiness, Scrape
-from isthmus.admin.handlers import ENDPOINTS, AdminHandler
-from isthmus.admin.server import is_loopback, split_address
+from isthmus.admin.handlers import ENDPOINTS, AdminHandler, is_loopback
+from isthmus.admin.server import split_address
 from isthmus.gateway.http_types import Headers, Request
 
 EXPOSITION = b"""# HELP isthmus_requests_total Requests.
@@ -151,3 +151,33 @@ async def test_over_a_real_socket(http):
     finally:
         await server.stop()
     assert set(ENDPOINTS) >= {"/ready", "/live", "/metrics", "/config_dump"}
+
+
+@pytest.mark.parametrize(
+    "host, status",
+    [
+        ("127.0.0.1:9901", 200), ("localhost:9901", 200), ("localhost", 200), ("[::1]:9901", 200),
+        (None, 200),  # HTTP/1.0 without Host
+        ("evil.example:9901", 403), ("evil.example", 403), ("10.0.0.5:9901", 403), ("[2001:db8::1]:9901", 403),
+    ],
+)  # fmt: skip
+async def test_bound_to_loopback_only_requests_to_a_loopback_host_are_answered(host, status):
+    headers = Headers() if host is None else Headers({"host": host})
+    r = await AdminHandler(FakeSources(), loopback_hosts_only=True)(Request("GET", "/config_dump", headers, b""))
+    assert r.status == status
+    if status == 403:
+        assert "loopback host only" in orjson.loads(r.body)["error"]
+    r = await AdminHandler(FakeSources())(Request("GET", "/config_dump", headers, b""))  # bound beyond loopback
+    assert r.status == 200
+
+
+async def test_dns_rebinding_is_refused_over_a_real_socket(http):
+    server = AdminServer("127.0.0.1:0", FakeSources())
+    await server.start()
+    try:
+        async with http.get(server.url + "/config_dump", headers={"Host": f"attacker.example:{server.port}"}) as r:
+            assert r.status == 403
+        async with http.get(server.url + "/config_dump") as r:
+            assert r.status == 200
+    finally:
+        await server.stop()
