@@ -4,6 +4,7 @@ server span when tracing is on)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from opentelemetry.trace import SpanKind, StatusCode
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Endpoints whose requests are measured (``isthmus.request.duration``), with their route template.
 INFERENCE_ROUTES = {"infer_v2": "/v2/models/{model}/infer", "predict_v1": "/v1/models/{model}:predict"}
+#: The status of a request whose app hung up before the answer (nginx's "client closed request").
+CLIENT_CLOSED = 499
 #: The ``model`` label of a request naming no configured model (keeps the label's values bounded).
 UNKNOWN_MODEL = "-"
 NO_CACHE = "-"
@@ -51,10 +54,26 @@ class Edge:
         self.in_flight += 1
         try:
             response, model, _ = await self._handle(request)
+        except asyncio.CancelledError:
+            self._abandoned(request, start)
+            raise
         finally:
             self.in_flight -= 1
         self._done(request, response, model, start, None)
         return response
+
+    def _abandoned(self, request: Request, start: float) -> None:
+        """The app hung up before its answer (the server cancels the request): measured and logged
+        as status 499, nginx's "client closed request", with no variant."""
+        try:
+            match = self._urls.resolve(request.method, request.path)
+        except (NotFound, MethodNotAllowed):
+            return
+        if match.endpoint not in INFERENCE_ROUTES:
+            return
+        model = match.model if match.model in self.dataplane.state.routes else UNKNOWN_MODEL
+        headers = {BACKEND_HEADER: NO_BACKEND, REQUEST_ID_HEADER: request_id(request.headers)}
+        self._done(request, json_error(CLIENT_CLOSED, "client closed the request", headers), model, start, None)
 
     async def _handle(self, request: Request) -> tuple[Response, str | None, str | None]:
         """``(response, model label or None when not an inference request, endpoint or None)``."""
@@ -147,6 +166,9 @@ class Edge:
                     span.set_status(StatusCode.ERROR)
                 trace_id = format(span.get_span_context().trace_id, "032x")
                 self._done(request, response, model, start, trace_id)
+        except asyncio.CancelledError:
+            self._abandoned(request, start)
+            raise
         finally:
             self.in_flight -= 1
         return response

@@ -8,6 +8,7 @@ on, runs the call in a SERVER span that continues the app's trace from the reque
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable, Mapping, MutableMapping, TypeVar
 
 import grpc
@@ -89,6 +90,10 @@ class GrpcCallTelemetry:
             if isinstance(exc, BackendError) and exc.status >= 500:
                 telemetry.warnings.warning(("backend", backend), "%s", exc)
             self._done(label, backend, code, NO_CACHE, headers, rid, context, start, span)
+            raise
+        except asyncio.CancelledError:  # the client cancelled the call (or its deadline passed)
+            self._done(model or UNKNOWN_MODEL, NO_BACKEND, grpc.StatusCode.CANCELLED, NO_CACHE, headers, rid,
+                       context, start, span)  # fmt: skip
             raise
         answer = result[0] if isinstance(result, tuple) else result
         self._done(model, answer.backend, grpc.StatusCode.OK, answer.cache, headers, rid, context, start, span)
