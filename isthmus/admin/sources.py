@@ -63,6 +63,7 @@ class GatewaySources:
             "connected": client.connected,
             "streams": client.streams,
             "acked_version": state.version if kind == "xds" else None,
+            "acked_versions": {url.rsplit(".", 1)[-1]: v for url, v in client.accepted_versions.items()},
             "recent_nacks": len(nacks),
             "last_nack": nacks[-1] if nacks else None,
         }

@@ -53,6 +53,11 @@ class XdsClient:
         self.connected = False
         self.streams = 0  # stream attempts so far
 
+    @property
+    def accepted_versions(self) -> dict[str, str]:
+        """The version ACKed last, per resource type URL (a copy: the admin API's config dump)."""
+        return dict(self._known)
+
     async def run(self) -> None:
         """Follow the control plane until cancelled."""
         failures = 0

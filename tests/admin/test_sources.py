@@ -145,10 +145,14 @@ async def test_xds_fed_gateway_dump_follows_the_control_plane_and_reports_nacks(
                 dump = sources.config_dump()
                 assert dump["source"]["kind"] == "xds"
                 assert dump["version"] == server.dataplane.state.version and dump["version"].startswith("xds-")
+                acked = dump["xds"].pop("acked_versions")
                 assert dump["xds"] == {
                     "control_plane": target, "node": {"id": "gw-admin", "cluster": "blue"}, "connected": True,
                     "streams": 1, "acked_version": dump["version"], "recent_nacks": 0, "last_nack": None,
                 }  # fmt: skip
+                # per resource type, by the type's short name; every type the gateway subscribes to was ACKed
+                assert set(acked) == {"Listener", "RouteConfiguration", "Cluster"}
+                assert all(v for v in acked.values())
                 routes = dump["config"]["routes"]
                 assert [(v["backend"], v["weight"], v["share"]) for v in routes[0]["variants"]] == [
                     ("a", 90, 0.9), ("b", 10, 0.1)]  # fmt: skip
