@@ -115,14 +115,18 @@ def start_backend(sup: Supervisor, tools: Tools, cpus: str | None) -> tuple[Runn
     return Running("backend", f"http://127.0.0.1:{port}", proc), kind
 
 
-def start_isthmus(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None,
-                  name: str = "isthmus", binary: str | None = None) -> Running:
+def _serve(sup: Supervisor, binary: str, cpus: str | None, name: str, template: str, **values: object) -> Running:
+    """``isthmus serve`` (``binary``) with bench/configs/``template`` rendered on a free port."""
     port = free_port()
-    conf = _render("isthmus.yaml", sup.workdir, f"{name}.yaml", port=port, backend_port=backend_port)
-    cmd = [binary or tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)]
-    proc = sup.start(name, cmd, cpus)
+    conf = _render(template, sup.workdir, f"{name}.yaml", port=port, **values)
+    proc = sup.start(name, [binary, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
     wait_for_port(proc, port, timeout=60)
     return Running(name, f"http://127.0.0.1:{port}", proc)
+
+
+def start_isthmus(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None,
+                  name: str = "isthmus", binary: str | None = None) -> Running:
+    return _serve(sup, binary or tools.isthmus, cpus, name, "isthmus.yaml", backend_port=backend_port)
 
 
 def start_isthmus_interpreted(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
@@ -149,12 +153,8 @@ def start_isthmus_cache_redis(sup: Supervisor, tools: Tools, backend_port: int, 
 
 def _start_isthmus_cached(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None, name: str,
                           global_cache: str, route_cache: str = ROUTE_CACHE) -> Running:
-    port = free_port()
-    conf = _render("isthmus-cache.yaml", sup.workdir, f"{name}.yaml", port=port, backend_port=backend_port,
-                   global_cache=global_cache, route_cache=route_cache)
-    proc = sup.start(name, [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
-    wait_for_port(proc, port, timeout=60)
-    return Running(name, f"http://127.0.0.1:{port}", proc)
+    return _serve(sup, tools.isthmus, cpus, name, "isthmus-cache.yaml", backend_port=backend_port,
+                  global_cache=global_cache, route_cache=route_cache)
 
 
 def start_isthmus_traced(sup: Supervisor, tools: Tools, backend_port: int, cpus: str | None) -> Running:
@@ -174,12 +174,8 @@ def _start_isthmus_traced(sup: Supervisor, tools: Tools, backend_port: int, cpus
     spans = sup.workdir / f"{name}-spans.txt"
     sink = sup.start(f"{name}-otlp-sink", [tools.python, str(HERE / "otlp_sink.py"), str(sink_port), str(spans)])
     wait_for_port(sink, sink_port)
-    port = free_port()
-    conf = _render("isthmus-traced.yaml", sup.workdir, f"{name}.yaml", port=port, backend_port=backend_port,
-                   sink_port=sink_port, sample_ratio=ratio)
-    proc = sup.start(name, [tools.isthmus, "--log-level", "warning", "serve", "--config", str(conf)], cpus)
-    wait_for_port(proc, port, timeout=60)
-    return Running(name, f"http://127.0.0.1:{port}", proc)
+    return _serve(sup, tools.isthmus, cpus, name, "isthmus-traced.yaml", backend_port=backend_port,
+                  sink_port=sink_port, sample_ratio=ratio)
 
 
 def start_redis(sup: Supervisor, tools: Tools, cpus: str | None) -> str:

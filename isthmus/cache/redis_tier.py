@@ -22,7 +22,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 # What redis-py raises for a failing server: RedisClusterException is not a RedisError.
 _REDIS_FAILURES = (RedisError, RedisClusterException, OSError)
-_START_FAILURES = (TimeoutError, RedisError, RedisClusterException, OSError)
+_START_FAILURES = (TimeoutError, *_REDIS_FAILURES)  # a tuple here: Cython refuses a starred except clause
 
 from isthmus.cache.errors import CacheError, RedisConnecting
 from isthmus.config.model import RedisConfig

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 from isthmus.config.units import ByteSize, Duration
 
@@ -26,6 +26,32 @@ def _resolve(value: str, info: ValidationInfo) -> str:
 
 FilePath = Annotated[str, Field(min_length=1), AfterValidator(_resolve)]
 
+ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$"
+
+
+def _port_in_range(value: str) -> str:
+    if int(value.rsplit(":", 1)[1]) > 65535:
+        raise ValueError(f"port out of range (0-65535) in {value!r}")
+    return value
+
+
+#: ``host:port`` to bind (IPv6 in brackets), the port 0-65535.
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN), AfterValidator(_port_in_range)]
+
+
+class _Bound:
+    """``host`` and ``port`` of a model's ``address``."""
+
+    address: str
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -40,25 +66,14 @@ class TLSConfig(_Frozen):
     min_version: Literal["1.2", "1.3"] = Field("1.2", description="lowest TLS version accepted")
 
 
-class ListenerConfig(_Frozen):
-    address: str = Field(
-        "0.0.0.0:8080", pattern=r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$", description="host:port to bind"
-    )
+class ListenerConfig(_Bound, _Frozen):
+    address: Address = Field("0.0.0.0:8080", description="host:port to bind")
     tls: TLSConfig | None = None
-    grpc_address: str | None = Field(
+    grpc_address: Address | None = Field(
         None,
-        pattern=r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
         description="host:port of the Open Inference Protocol V2 gRPC listener (off when unset); same TLS",
     )
     max_body_size: ByteSize = Field(16 * 2**20, description="largest request body accepted (default 16MiB)")
-
-    @property
-    def host(self) -> str:
-        return self.address.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.address.rsplit(":", 1)[1])
 
 
 class TensorNamingConfig(_Frozen):
@@ -228,7 +243,6 @@ class CacheConfig(_Frozen):
     )
 
 
-ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$"
 OtlpEndpoint = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2048)]
 
 
@@ -270,25 +284,10 @@ class AccessLogConfig(_Frozen):
     )
 
 
-class AdminConfig(_Frozen):
+class AdminConfig(_Bound, _Frozen):
     """The admin API (/ready, /live, /metrics, /config_dump): a separate port, local by default."""
 
-    address: str = Field("127.0.0.1:9901", pattern=ADDRESS_PATTERN, description="host:port to bind")
-
-    @field_validator("address")
-    @classmethod
-    def _port_in_range(cls, value: str) -> str:
-        if int(value.rsplit(":", 1)[1]) > 65535:
-            raise ValueError(f"port out of range (0-65535) in {value!r}")
-        return value
-
-    @property
-    def host(self) -> str:
-        return self.address.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.address.rsplit(":", 1)[1])
+    address: Address = Field("127.0.0.1:9901", description="host:port to bind")
 
 
 class TelemetryConfig(_Frozen):

@@ -36,7 +36,8 @@ from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, RE
 from isthmus.gateway.http_types import Headers
 from isthmus.gateway.identity import SubjectMemo
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.grpc_calls import UNKNOWN_MODEL, GrpcCallTelemetry
+from isthmus.telemetry.grpc_calls import GrpcCallTelemetry
+from isthmus.telemetry.kinds import model_label
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,8 +93,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         headers = metadata_headers(context.invocation_metadata())
         rid = request_id(headers)
         infer = lambda: self._infer(request, headers, rid, context)  # noqa: E731
-        # the model's name is a metric label only when it is a configured route (labels stay bounded)
-        label = request.model_name if request.model_name in self._dp.state.routes else UNKNOWN_MODEL
+        label = model_label(request.model_name, self._dp.state.routes)
         answer, reply = await self._guarded(context, lambda: self.calls.measure(label, headers, rid, context, infer), rid)
         await context.send_initial_metadata(
             ((BACKEND_HEADER, answer.backend), (CACHE_HEADER, answer.cache), (REQUEST_ID_HEADER, rid))

@@ -16,9 +16,8 @@ from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, RE
 from isthmus.gateway.http_types import Request, Response, json_error
 from isthmus.gateway.rest import HANDLERS
 from isthmus.gateway.routes import MethodNotAllowed, NotFound, UrlTable
-from isthmus.router import UnknownModel
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.kinds import error_kind
+from isthmus.telemetry.kinds import error_kind, model_label
 from isthmus.telemetry.propagation import TRACEPARENT, trace_id_of
 from isthmus.telemetry.tracing import Tracing
 
@@ -28,8 +27,6 @@ log = logging.getLogger(__name__)
 INFERENCE_ROUTES = {"infer_v2": "/v2/models/{model}/infer", "predict_v1": "/v1/models/{model}:predict"}
 #: The status of a request whose app hung up before the answer (nginx's "client closed request").
 CLIENT_CLOSED = 499
-#: The ``model`` label of a request naming no configured model (keeps the label's values bounded).
-UNKNOWN_MODEL = "-"
 NO_CACHE = "-"
 
 
@@ -71,7 +68,7 @@ class Edge:
             return
         if match.endpoint not in INFERENCE_ROUTES:
             return
-        model = match.model if match.model in self.dataplane.state.routes else UNKNOWN_MODEL
+        model = model_label(match.model, self.dataplane.state.routes)
         headers = {BACKEND_HEADER: NO_BACKEND, REQUEST_ID_HEADER: request_id(request.headers)}
         self._done(request, json_error(CLIENT_CLOSED, "client closed the request", headers), model, start, None)
 
@@ -94,8 +91,8 @@ class Edge:
             status = http_status(exc)
             if isinstance(exc, BackendError):
                 backend = exc.backend
-            if model is not None and (isinstance(exc, UnknownModel) or model not in self.dataplane.state.routes):
-                model = UNKNOWN_MODEL  # a name from the URL is a label only when it is a configured route
+            if model is not None:
+                model = model_label(model, self.dataplane.state.routes)
             if status is None:
                 log.exception("request %s: unexpected error", rid)
                 status, message = 500, f"internal error (request id {rid})"

@@ -17,7 +17,6 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from isthmus.backends import BackendError
 from isthmus.gateway.grpc_errors import grpc_status
 from isthmus.gateway.headers import NO_BACKEND
-from isthmus.router import UnknownModel
 from isthmus.telemetry.kinds import error_kind
 from isthmus.telemetry.propagation import TRACEPARENT, trace_id_of
 from isthmus.telemetry.telemetry import Telemetry
@@ -27,7 +26,6 @@ T = TypeVar("T")
 SERVICE, METHOD = "inference.GRPCInferenceService", "ModelInfer"
 SPAN_NAME = f"{SERVICE}/{METHOD}"
 PATH = f"/{SPAN_NAME}"
-UNKNOWN_MODEL = "-"
 NO_CACHE = "-"
 #: Codes that are the server's failure (an ERROR span), per the semantic conventions for gRPC servers.
 SERVER_ERRORS = frozenset({
@@ -50,7 +48,8 @@ class GrpcCallTelemetry:
         self, model: str, headers: MutableMapping[str, str], rid: str, context: Any, call: Callable[[], Awaitable[T]]
     ) -> T:
         """``await call()`` (it returns an object with ``backend`` and ``cache``, or a tuple starting
-        with one), measured; its exceptions pass through unchanged."""
+        with one), measured; its exceptions pass through unchanged. ``model`` is the label value
+        (:func:`isthmus.telemetry.kinds.model_label`)."""
         start = self._clock()
         self.in_flight += 1
         try:
@@ -84,16 +83,14 @@ class GrpcCallTelemetry:
             mapped = grpc_status(exc)
             code = mapped[0] if mapped is not None else grpc.StatusCode.INTERNAL
             backend = exc.backend if isinstance(exc, BackendError) else NO_BACKEND
-            label = UNKNOWN_MODEL if not model or isinstance(exc, UnknownModel) else model
             telemetry = self.telemetry
-            telemetry.metrics.request_failed(label, backend, error_kind(exc), "grpc")
+            telemetry.metrics.request_failed(model, backend, error_kind(exc), "grpc")
             if isinstance(exc, BackendError) and exc.status >= 500:
                 telemetry.warnings.warning(("backend", backend), "%s", exc)
-            self._done(label, backend, code, NO_CACHE, headers, rid, context, start, span)
+            self._done(model, backend, code, NO_CACHE, headers, rid, context, start, span)
             raise
         except asyncio.CancelledError:  # the client cancelled the call (or its deadline passed)
-            self._done(model or UNKNOWN_MODEL, NO_BACKEND, grpc.StatusCode.CANCELLED, NO_CACHE, headers, rid,
-                       context, start, span)  # fmt: skip
+            self._done(model, NO_BACKEND, grpc.StatusCode.CANCELLED, NO_CACHE, headers, rid, context, start, span)
             raise
         answer = result[0] if isinstance(result, tuple) else result
         self._done(model, answer.backend, grpc.StatusCode.OK, answer.cache, headers, rid, context, start, span)

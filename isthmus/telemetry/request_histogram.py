@@ -78,12 +78,6 @@ class RequestHistogram:
         series = self._series[key] = list(self._empty)
         return series
 
-    def count(self, **attributes: str) -> int:
-        """Requests recorded for the series with exactly these attributes (tests, the bench)."""
-        key = tuple(attributes[n] for n in self.attribute_names)
-        series = self._series.get(key)
-        return int(sum(series[: self._sum_at])) if series is not None else 0
-
     def metric(self) -> Metric | None:
         """The histogram as an OTel metric (cumulative), or None before the first record."""
         now = self._clock_ns()

@@ -62,3 +62,15 @@ def test_an_admin_port_over_65535_is_refused_naming_the_field(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert "telemetry.admin.address" in str(err.value) and "out of range" in str(err.value)
+
+
+def test_a_listener_port_over_65535_is_refused_naming_the_field(tmp_path):
+    import pytest
+
+    from isthmus.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("listener: {address: '0.0.0.0:8080', grpc_address: '0.0.0.0:70000'}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "listener.grpc_address" in str(err.value) and "out of range" in str(err.value)

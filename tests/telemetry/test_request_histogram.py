@@ -48,10 +48,11 @@ def test_series_per_attribute_set_and_counts():
     for _ in range(9):
         h.record(0.002, ("m", "a"))
     h.record(0.002, ("m", "b"))
-    assert h.count(model="m", variant="a") == 9
-    assert h.count(model="m", variant="b") == 1
-    assert h.count(model="m", variant="c") == 0
+    assert point(h, model="m", variant="a").count == 9
     assert point(h, model="m", variant="b").count == 1
+    metric = h.metric()
+    assert metric is not None and len(metric.data.data_points) == 2  # no series for variant c
+    assert not [p for p in metric.data.data_points if p.attributes["variant"] == "c"]
 
 
 def test_nothing_recorded_is_no_metric():
