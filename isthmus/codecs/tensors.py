@@ -71,6 +71,12 @@ class InferRequest:
     Exactly one of ``inputs`` (V2 tensors) and ``instances`` (V1 JSON) is
     set. ``raw_v2`` keeps the original V2 JSON body so a V2 backend can be
     sent the very bytes the app sent, with no re-encoding.
+
+    ``output_parameters`` holds, per requested output name, the parameters the
+    app gave it that can change the answer (e.g. ``{"classification": 2}``);
+    parameters that only describe the wire form (``binary_data``) are not in it.
+    ``signature_name`` is the TF Serving SignatureDef the app asked for (None:
+    the backend's configured one).
     """
 
     inputs: tuple[Tensor, ...] | None = None
@@ -79,6 +85,8 @@ class InferRequest:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     id: str | None = None
     raw_v2: bytes | None = None
+    output_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    signature_name: str | None = None
 
 
 @dataclass(slots=True)  # treated as immutable; not frozen (see above)
