@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # Regenerate the committed TF Serving stubs (isthmus/protos/tfserving/**/*_pb2*.py) from the
-# .proto subsets beside them. Needs grpcio-tools (pip install grpcio-tools, or the test extra);
-# users of Isthmus never run this: the generated modules are committed.
+# .proto files beside them. The single source of truth for that code: users of Isthmus never run
+# this (the generated modules are committed), and tests/tfserving_grpc/test_protos.py checks that
+# the committed code is what this script writes.
 #
-#   isthmus/protos/regenerate.sh [python]      # default: .venv/bin/python, else python3
+#   isthmus/protos/regenerate.sh
+#
+# protoc comes from grpcio-tools pinned below, installed into a virtual environment of its own
+# (never the project's): a throwaway one, or the one named by ISTHMUS_PROTOC_VENV (created when
+# missing, reused when it already has the pinned version). Needs `uv` (on PATH or in .venv/bin)
+# or, failing that, python3 with venv and pip.
+#
+# Why an old grpcio-tools: generated code records the protobuf version it was generated for and
+# refuses, at import, a protobuf runtime older than that (google/protobuf/runtime_version.py);
+# the gRPC stubs likewise refuse a grpcio older than grpcio-tools. grpcio-tools 1.81.1 writes
+# protobuf 6.33.5 gencode, which loads on every protobuf from 6.33.5 up to 7.x (protobuf
+# supports gencode of major version V on runtimes V and V+1) and needs grpcio >= 1.81.1: the
+# same floors as tritonclient's own generated stubs, and what tritonclient[grpc] and kserve
+# (protobuf < 7) allow. Raising this pin raises pyproject.toml's protobuf/grpcio floors too.
 #
 # Two rewrites follow protoc (see isthmus/protos/README.md for why):
 #   1. imports `tensorflow.*` / `tensorflow_serving.*` -> `isthmus.protos.tfserving.*`, so the
@@ -11,18 +25,33 @@
 #   2. descriptors go into Isthmus's own descriptor pool (isthmus/protos/tfserving/_pool.py),
 #      not protobuf's default one, where the real tensorflow registers the same names.
 set -euo pipefail
+GRPCIO_TOOLS_VERSION=1.81.1
+
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/tfserving"
-py="${1:-}"
-if [[ -z "$py" ]]; then
-  if [[ -x "$here/../../.venv/bin/python" ]]; then py="$here/../../.venv/bin/python"; else py=python3; fi
-fi
-"$py" -c 'import grpc_tools' 2>/dev/null || { echo "grpcio-tools is not installed for $py (pip install grpcio-tools)" >&2; exit 1; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
+venv="${ISTHMUS_PROTOC_VENV:-$work/venv}"
+py="$venv/bin/python"
+have() { "$py" -c 'import importlib.metadata as m; print(m.version("grpcio-tools"))' 2>/dev/null; }
+if [[ "$(have)" != "$GRPCIO_TOOLS_VERSION" ]]; then
+  uv="$(command -v uv || true)"
+  [[ -z "$uv" && -x "$here/../../.venv/bin/uv" ]] && uv="$here/../../.venv/bin/uv"
+  if [[ -n "$uv" ]]; then
+    [[ -x "$py" ]] || "$uv" venv --quiet --python python3 "$venv"
+    "$uv" pip install --quiet --python "$py" "grpcio-tools==$GRPCIO_TOOLS_VERSION"
+  else
+    [[ -x "$py" ]] || python3 -m venv "$venv"
+    "$py" -m pip install --quiet "grpcio-tools==$GRPCIO_TOOLS_VERSION"
+  fi
+  [[ "$(have)" == "$GRPCIO_TOOLS_VERSION" ]] || { echo "regenerate.sh: could not install grpcio-tools==$GRPCIO_TOOLS_VERSION into $venv" >&2; exit 1; }
+fi
+
+out="$work/out"
+mkdir "$out"
 cd "$root"
-mapfile -t protos < <(find tensorflow tensorflow_serving -name '*.proto' | sort)
+mapfile -t protos < <(find tensorflow tensorflow_serving -name '*.proto' | LC_ALL=C sort)
 "$py" -m grpc_tools.protoc -I . --python_out="$out" --grpc_python_out="$out" "${protos[@]}"
 
 "$py" - "$out" "$root" <<'PY'
