@@ -1,6 +1,7 @@
 # Isthmus — `make demo` runs the embedded demo, `make test` runs the whole test suite.
 # Each target creates what it needs: the project's virtual environment (.venv) and, for the
-# tests, one virtual environment per real model server (.venv-peers/*), whose web stacks conflict.
+# tests, one virtual environment per real model server (.venv-peers/*), whose web stacks conflict,
+# and one with Isthmus beside tritonclient[all] and kserve at the lowest protobuf/grpcio (.venv-clients).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,10 +9,11 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 PEERS  := .venv-peers
 PEER_NAMES := kserve mlserver ray
+CLIENTS := .venv-clients
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit peers venv bench lint clean
+.PHONY: demo test test-unit peers clients venv bench lint clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +42,13 @@ demo: $(VENV)/.installed
 peers: | $(UV)
 	@for p in $(PEER_NAMES); do PATH="$(abspath $(BIN)):$$PATH" bash tests/peers/build.sh $$p $(PEERS)/$$p || exit 1; done
 
-test: $(VENV)/.installed-test peers
-	ISTHMUS_PEERS_DIR="$(abspath $(PEERS))" $(BIN)/python -m pytest $(PYTEST_ARGS)
+# Isthmus installed beside the ecosystem's clients (tests/clients/build.sh; reused while its stamp matches)
+clients: | $(UV)
+	PATH="$(abspath $(BIN)):$$PATH" bash tests/clients/build.sh $(CLIENTS)
+
+test: $(VENV)/.installed-test peers clients
+	ISTHMUS_PEERS_DIR="$(abspath $(PEERS))" ISTHMUS_CLIENTS_VENV="$(abspath $(CLIENTS))" \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Unit tests only: no model-server peers needed.
 test-unit: $(VENV)/.installed-test
@@ -56,4 +63,4 @@ bench: $(VENV)/.installed
 	bash bench/run.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(PEERS) .pytest_cache
+	rm -rf $(VENV) $(PEERS) $(CLIENTS) .venv-protoc .pytest_cache

@@ -12,13 +12,14 @@ import pytest
 
 
 @pytest.fixture
-def process() -> Iterator[Callable[..., subprocess.Popen]]:
-    """``process(*args)`` starts ``python -m isthmus *args`` in its own session; all are stopped at the end."""
+def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
+    """``spawn(argv, **popen_kwargs)`` starts ``argv`` in its own session, output piped (text); all are
+    stopped at the end (SIGTERM to the session, then SIGKILL)."""
     procs: list[subprocess.Popen] = []
 
-    def start(*args: str) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, "-m", "isthmus", *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    def start(argv: list[str], **kwargs) -> subprocess.Popen:
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True, **kwargs)  # fmt: skip
         procs.append(p)
         return p
 
@@ -33,3 +34,9 @@ def process() -> Iterator[Callable[..., subprocess.Popen]]:
                 p.wait(5)
         if p.stdout is not None:
             p.stdout.close()
+
+
+@pytest.fixture
+def process(spawn) -> Callable[..., subprocess.Popen]:
+    """``process(*args)`` starts ``python -m isthmus *args`` in its own session; all are stopped at the end."""
+    return lambda *args: spawn([sys.executable, "-m", "isthmus", *args])
