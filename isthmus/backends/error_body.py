@@ -27,13 +27,15 @@ _SCAN = 4096  # bytes of a body looked at: an excerpt never needs more
 _PARSE = 65536  # a larger body is not parsed as JSON (an error document is small)
 _FIELDS = ("error", "detail", "message", "msg", "error_message", "errors")
 
-_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@\"'<>]+@")
-_SCHEME_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+")
-_NAMED_CREDENTIAL = re.compile(
-    r"(?i)([A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
-    r"|credential|authorization|signature|cookie)[A-Za-z0-9_.-]*)"
-    r"(\"?'?\s*[:=]\s*\"?'?)"
-    r"([^\s\"'&,;}\]]+)"
+# Each pattern can only start where a run of its characters starts (the lookbehinds) and never
+# backtracks into a run (possessive ``++``), so a scan is linear in the text's length.
+_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*+://)[^\s/@\"'<>]++@")
+_SCHEME_CREDENTIAL = re.compile(r"(?i)(?<![A-Za-z0-9])(bearer|basic)(\s++)[A-Za-z0-9._~+/=-]++")
+_NAME_SEP = re.compile(r"(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]++)\"?'?\s*+[:=]\s*+\"?'?")
+_VALUE = re.compile(r"[^\s\"'&,;}\]]*+")
+_SECRET_NAME = re.compile(
+    r"(?i)passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credential"
+    r"|authorization|signature|cookie"
 )
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators and bidi controls
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -54,16 +56,20 @@ def sanitize(text: str, limit: int = LIMIT) -> str:
 
 
 def redact_text(text: str) -> str:
+    """``text`` with URL userinfo, Bearer/Basic credentials and values named like credentials redacted."""
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     text = _SCHEME_CREDENTIAL.sub(rf"\1\2{REDACTED}", text)
-    return _NAMED_CREDENTIAL.sub(_named, text)
-
-
-def _named(match: re.Match[str]) -> str:
-    name, sep, _ = match.groups()
-    if name.lower().endswith("tokens"):  # a count (max_tokens: 4096), not a credential
-        return match.group()
-    return f"{name}{sep}{REDACTED}"
+    out, pos = [], 0
+    while (m := _NAME_SEP.search(text, pos)) is not None:
+        if _SECRET_NAME.search(m.group(1)) is None or m.group(1).lower().endswith("tokens"):  # max_tokens: a count
+            out.append(text[pos : m.end()])  # not a credential; what follows is scanned in turn
+            pos = m.end()
+            continue
+        value = _VALUE.match(text, m.end())
+        out.append(text[pos : m.end()] + (REDACTED if value.end() > m.end() else ""))
+        pos = value.end()
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _message(body: bytes, error_field: bool) -> str:
@@ -82,7 +88,7 @@ def _field(doc: dict[str, Any]) -> str:
     for key in _FIELDS:
         value = doc.get(key)
         if isinstance(value, str) and value:
-            return value
+            return value[:_SCAN]
         if isinstance(value, dict) and value:
             return _field(value)
         if value:

@@ -194,7 +194,7 @@ class RequestMappingConfig(_Frozen):
         default_factory=dict, description="the body's fixed part, a JSON template (default {})"
     )
     inputs: dict[TensorName, JsonPointer] = Field(
-        min_length=1, description='input tensor name -> JSON pointer into the body ("" = the whole body)'
+        description='input tensor name -> JSON pointer into the body ("" = the whole body)'
     )
 
     @model_validator(mode="after")
@@ -207,7 +207,7 @@ class ResponseMappingConfig(_Frozen):
     """Where the outputs are in a free-form JSON backend's answer."""
 
     outputs: dict[TensorName, JsonPointer] = Field(
-        min_length=1, description='output tensor name -> JSON pointer into the answer ("" = the whole answer)'
+        description='output tensor name -> JSON pointer into the answer ("" = the whole answer)'
     )
 
     @model_validator(mode="after")

@@ -91,8 +91,8 @@ def main(argv: list[str]) -> int:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray  # noqa: PLC0415
     from affine_deployment import AffineDeployment  # noqa: PLC0415  (script dir)
-    from seed000_deployment import LargeModelDeployment  # noqa: PLC0415  (script dir)
     from ray import serve  # noqa: PLC0415
+    from seed000_deployment import LargeModelDeployment  # noqa: PLC0415  (script dir)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     temp_dir = tempfile.mkdtemp(prefix="isthmus-raycluster-")
