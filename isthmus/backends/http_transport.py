@@ -105,4 +105,4 @@ def check_status(backend: str, status: int, body: bytes) -> None:
         raise BackendRejected(backend, message, status if status in (404, 413) else 400)
     if status in (408, 429):
         raise BackendUnavailable(backend, f"HTTP {status}: {message}")
-    raise BackendFailed(backend, f"HTTP {status}: {message}")
+    raise BackendFailed(backend, f"HTTP {status}: {message}", status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 
 from isthmus.backends.base import CallContext
-from isthmus.backends.errors import BackendError
+from isthmus.backends.errors import BackendError, BackendFailed
 from isthmus.backends.http_base import HttpModelBackend
 from isthmus.backends.http_json import JsonDialect
 from isthmus.codecs import InferRequest, InferResponse
@@ -24,7 +24,18 @@ class RayServeBackend(HttpModelBackend):
         return self.config.route_prefix or f"/{self.remote_model(model)}"
 
     async def infer(self, request: InferRequest, ctx: CallContext) -> InferResponse:
-        data = await self.post(self._prefix(ctx.model), self.dialect.encode(request), ctx)
+        body = self.dialect.encode(request)
+        try:
+            data = await self.post(self._prefix(ctx.model), body, ctx)
+        except BackendFailed as exc:
+            if exc.upstream_status != 500:
+                raise
+            # Serve answers a deployment's exception with a bare "Internal Server Error"; it logs the
+            # traceback under the x-request-id it was sent (ours)
+            raise BackendFailed(
+                self.name, f"{exc.detail} (Ray Serve logs the deployment's error under request id {ctx.request_id})",
+                500,
+            ) from None
         return self.decoded(self.dialect.decode, data, self.name, self.naming)
 
     async def ready(self, model: str) -> bool:
