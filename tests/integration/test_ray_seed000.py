@@ -131,6 +131,16 @@ async def test_an_input_name_the_mapping_lacks_is_a_400_naming_the_inputs(gw, ht
     async with http.post(gw.url + "/v2/models/seed/infer", data=body) as r:
         assert r.status == 400
         assert (await r.json())["error"] == "unknown input '../../etc/passwd': this model takes 'input-0'"
+    client = tca.InferenceServerClient(gw.grpc_target)
+    try:
+        inp = tca.InferInput("x", [1], "FP32")
+        inp.set_data_from_numpy(np.array([1.0], np.float32))
+        with pytest.raises(InferenceServerException) as err:
+            await client.infer("seed", [inp])
+    finally:
+        await client.close()
+    assert err.value.status() == str(grpc.StatusCode.INVALID_ARGUMENT)
+    assert "unknown input 'x': this model takes 'input-0'" in err.value.message()
 
 
 async def test_a_request_the_deployment_cannot_handle_is_a_502_naming_ray_and_its_500(gw, http, ray_cluster):
