@@ -43,10 +43,15 @@ class BackendTimeout(BackendError):
 
 
 class BackendFailed(BackendError):
-    """The backend answered 5xx or something undecodable: 502."""
+    """The backend answered 5xx or something undecodable: 502. ``upstream_status`` is the
+    backend's own HTTP status when it answered one that was not 2xx."""
 
     status = 502
     kind = "status"
+
+    def __init__(self, backend: str, detail: str, upstream_status: int | None = None):
+        self.upstream_status = upstream_status
+        super().__init__(backend, detail)
 
 
 class BackendRejected(BackendError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from isthmus.backends.base import Backend
+from isthmus.backends.http_json import HttpJsonBackend
 from isthmus.backends.kserve_v1 import KServeV1Backend
 from isthmus.backends.kserve_v2 import KServeV2Backend
 from isthmus.backends.onnx_local import OnnxBackend
@@ -29,6 +30,8 @@ def build_backend(config: BackendConfig) -> Backend:
             return TFServingGrpcBackend(config)
         case "ray-serve":
             return RayServeBackend(config)
+        case "http-json":
+            return HttpJsonBackend(config)
         case "onnx":
             return OnnxBackend(config)
     raise ValueError(f"unknown protocol {config.protocol!r}")

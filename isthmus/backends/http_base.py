@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from isthmus.backends.base import CallContext
+from isthmus.backends.error_body import LIMIT, body_excerpt, sanitize
 from isthmus.backends.errors import BackendFailed
 from isthmus.backends.http_transport import JSON_HEADERS, HttpTransport, check_status
 from isthmus.codecs import CodecError, InferResponse, TensorNaming
@@ -40,12 +41,15 @@ class HttpModelBackend:
     async def get(self, path: str) -> tuple[int, bytes]:
         return await self.transport.request("GET", path)
 
-    def decoded(self, decode: Any, *args: Any) -> InferResponse:
-        """Run a response decoder; an undecodable answer is the backend's failure (502)."""
+    def decoded(self, decode: Any, body: bytes, *args: Any) -> InferResponse:
+        """Run a response decoder on ``body``; an undecodable answer is the backend's failure (502),
+        named with the decoder's reason and an excerpt of the body (:mod:`isthmus.backends.error_body`)."""
         try:
-            return decode(*args)
+            return decode(body, *args)
         except CodecError as exc:
-            raise BackendFailed(self.name, f"bad response: {exc}") from None
+            raise BackendFailed(
+                self.name, f"bad response: {sanitize(str(exc), 2 * LIMIT)}; the body: {body_excerpt(body, error_field=False)}"
+            ) from None
 
     async def metadata(self, model: str) -> Mapping[str, Any] | None:
         return None

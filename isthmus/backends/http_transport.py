@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-import orjson
+from typing import Mapping
 
 from isthmus.backends.deadline import call_timeout
+from isthmus.backends.error_body import body_excerpt
 from isthmus.backends.errors import (
     BackendFailed,
     BackendRejected,
@@ -90,29 +89,20 @@ _APP_FAULTS = frozenset({400, 404, 409, 413, 415, 422})
 
 
 def check_status(backend: str, status: int, body: bytes) -> None:
-    """Raise for non-2xx answers, carrying the backend's own error message.
+    """Raise for non-2xx answers, carrying an excerpt of the backend's own error message.
 
     A 4xx that says the request was bad is the app's (no fallback); a 408 or 429 says the
     backend is busy (fallback allowed, 503); anything else — 401/403 (the gateway's own
-    credentials), other 4xx, 5xx — is the backend's failure (502).
+    credentials), other 4xx, 5xx — is the backend's failure (502). The message is
+    ``HTTP <status>: <excerpt>`` (:func:`isthmus.backends.error_body.body_excerpt`: the JSON
+    ``error``/``detail`` field or the text, at most ~200 characters, secrets redacted, control
+    characters escaped).
     """
     if status < 300:
         return
-    message = error_message(body)
+    message = body_excerpt(body)
     if status in _APP_FAULTS:
         raise BackendRejected(backend, message, status if status in (404, 413) else 400)
     if status in (408, 429):
         raise BackendUnavailable(backend, f"HTTP {status}: {message}")
-    raise BackendFailed(backend, f"HTTP {status}: {message}")
-
-
-def error_message(body: bytes) -> str:
-    try:
-        doc: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip() or "(empty body)"
-    if isinstance(doc, dict):
-        for key in ("error", "detail", "message"):
-            if key in doc:
-                return str(doc[key])[:300]
-    return str(doc)[:300]
+    raise BackendFailed(backend, f"HTTP {status}: {message}", status)

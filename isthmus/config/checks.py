@@ -45,7 +45,18 @@ def _backend_names(backends: list[Any]) -> Iterator[Problem]:
     return set(seen)
 
 
+#: Backends whose JSON is free-form, so a ``request`` / ``response`` mapping can say where tensors go.
+JSON_MAPPED = ("ray-serve", "http-json")
+
+
 def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Problem]:
+    if isinstance(b.get("protocol"), str) and b["protocol"] not in JSON_MAPPED:
+        for key in ("request", "response"):
+            if key in b:
+                yield (*path, key), (
+                    f"'{key}' mappings are for {' and '.join(JSON_MAPPED)} backends; "
+                    f"a {b['protocol']} backend speaks its own protocol"
+                )
     if b.get("protocol") == "onnx":
         yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
         return

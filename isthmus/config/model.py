@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from isthmus.codecs.jsonmap import check_json, compile_request, compile_response, parse_pointer
 from isthmus.config.units import ByteSize, Duration
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -169,9 +170,79 @@ class TFServingGrpcBackendConfig(_HttpBackend):
     signature_name: str | None = Field(None, description="SignatureDef to run (default: serving_default)")
 
 
-class RayServeBackendConfig(_RestBackend):
+def _json_pointer(value: str) -> str:
+    parse_pointer(value)  # MappingError (a ValueError) names what is wrong
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    check_json(value)
+    return value
+
+
+#: An RFC 6901 JSON pointer: ``""`` (the whole document) or ``/key/0/key`` (``~1`` for ``/``, ``~0`` for ``~``).
+JsonPointer = Annotated[str, AfterValidator(_json_pointer)]
+TensorName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RequestMappingConfig(_Frozen):
+    """The JSON body sent to a free-form JSON backend: ``body`` with each input tensor (as a nested
+    list) placed at its JSON pointer. Missing objects on a pointer's way are created; ``/list/-``
+    appends to an array of the body."""
+
+    body: Annotated[Any, AfterValidator(_json_value)] = Field(
+        default_factory=dict, description="the body's fixed part, a JSON template (default {})"
+    )
+    inputs: dict[TensorName, JsonPointer] = Field(
+        description='input tensor name -> JSON pointer into the body ("" = the whole body)'
+    )
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RequestMappingConfig:
+        compile_request(self.body, self.inputs)  # pointers that collide or do not fit the template
+        return self
+
+
+class ResponseMappingConfig(_Frozen):
+    """Where the outputs are in a free-form JSON backend's answer."""
+
+    outputs: dict[TensorName, JsonPointer] = Field(
+        description='output tensor name -> JSON pointer into the answer ("" = the whole answer)'
+    )
+
+    @model_validator(mode="after")
+    def _compiles(self) -> ResponseMappingConfig:
+        compile_response(self.outputs)
+        return self
+
+
+class _JsonBackend(_RestBackend):
+    """A backend answering free-form JSON: mapped by ``request`` / ``response``, else V1 instances/predictions."""
+
+    request: RequestMappingConfig | None = Field(
+        None, description='where the inputs go in the body sent (default: {"instances": [...]})'
+    )
+    response: ResponseMappingConfig | None = Field(
+        None, description='where the outputs are in the answer (default: {"predictions": [...]})'
+    )
+
+
+class RayServeBackendConfig(_JsonBackend):
     protocol: Literal["ray-serve"]
     route_prefix: str | None = Field(None, pattern=r"^/", description="Serve route prefix (default: /<model>)")
+
+
+class HttpJsonBackendConfig(_JsonBackend):
+    """Any model that takes and answers JSON over HTTP: ``POST path`` with the mapped body."""
+
+    protocol: Literal["http-json"]
+    path: str = Field(
+        pattern=r"^/[^\s#]*$", description="path the request is POSTed to; {model} becomes the backend's model name"
+    )
+    ready_path: str | None = Field(
+        None, pattern=r"^/[^\s#]*$",
+        description="GET path that answers 2xx when the model is ready (default: ready while the server answers HTTP)",
+    )
 
 
 class OnnxBackendConfig(_Frozen):
@@ -188,10 +259,10 @@ class OnnxBackendConfig(_Frozen):
     tensors: TensorNamingConfig = TensorNamingConfig()
 
 
-HttpBackendConfig = Union[KServeBackendConfig, TFServingBackendConfig, RayServeBackendConfig]
+HttpBackendConfig = Union[KServeBackendConfig, TFServingBackendConfig, RayServeBackendConfig, HttpJsonBackendConfig]
 BackendConfig = Annotated[
     Union[KServeBackendConfig, KServeGrpcBackendConfig, TFServingBackendConfig, TFServingGrpcBackendConfig,
-          RayServeBackendConfig, OnnxBackendConfig],
+          RayServeBackendConfig, HttpJsonBackendConfig, OnnxBackendConfig],
     Field(discriminator="protocol"),
 ]
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,12 +129,14 @@ def start_peer(
     timeout: float = 120.0,
     *,
     extra_models: Sequence[tuple[str, float]] = (),
+    deployments: Mapping[str, str] | None = None,
     log_dir: Path | str | None = None,
 ) -> Peer:
     """Start ``peer`` (one of :data:`PEERS`) from ``venv`` and wait until it is ready.
 
     ``extra_models`` (ray only) serves more ``(name, offset)`` models in the same
-    Ray cluster. The log goes to ``log_dir`` (a new temp dir by default), which is
+    Ray cluster; ``deployments`` (ray only) maps a model name to its Ray deployment,
+    ``affine`` (the default) or ``seed000`` (see ``ray/serve.py``). The log goes to ``log_dir`` (a new temp dir by default), which is
     also the process's working directory. Raises :class:`PeerError` with the log
     tail if the process dies or is not ready within ``timeout`` seconds.
     """
@@ -142,6 +144,8 @@ def start_peer(
         raise PeerError(f"unknown peer {peer!r}; expected one of {PEERS}")
     if extra_models and peer != "ray":
         raise PeerError("extra_models is supported by the ray peer only")
+    if deployments and peer != "ray":
+        raise PeerError("deployments is supported by the ray peer only")
     python = Path(venv) / "bin" / "python"
     if not python.exists():
         raise PeerError(f"{python} not found: run tests/peers/build.sh {peer} {venv}")
@@ -158,7 +162,11 @@ def start_peer(
         grpc_port = free_port()
         argv += ["--grpc-port", str(grpc_port)]
     if peer == "ray":
-        argv += [arg for name, value in models.items() for arg in ("--model", f"{name}:{value!r}")]
+        kinds = deployments or {}
+        argv += [
+            arg for name, value in models.items()
+            for arg in ("--model", f"{name}:{value!r}" + (f"@{kinds[name]}" if name in kinds else ""))
+        ]  # fmt: skip
     else:
         argv += ["--model", model, "--offset", repr(float(offset))]
     ready_paths = [f"/{name}/-/healthz" for name in models] if peer == "ray" else ["/v2/health/ready"]

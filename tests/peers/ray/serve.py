@@ -8,7 +8,10 @@ with ``{"error": ...}``. ``GET /NAME/-/healthz`` (any GET under ``/NAME``)
 answers 200 once the model's replica serves: that is the readiness URL.
 
 ``--model`` may be repeated, each ``NAME`` or ``NAME:OFFSET`` (``--offset`` is
-the default offset), so several models share one Ray cluster.
+the default offset), so several models share one Ray cluster. A ``@DEPLOYMENT``
+suffix picks the deployment: ``affine`` (the default, above) or ``seed000``
+(seed 000's ``LargeModelDeployment``: ``{"input": [...]}`` -> ``{"output": [...]}``,
+500 on a body it cannot handle; see ``seed000_deployment.py``).
 
 Run with the ray venv's python:
     serve.py --port P [--metrics-port M] --model NAME --offset K
@@ -38,10 +41,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--grpc-port", type=int, help="accepted for uniformity; Serve's gRPC proxy stays off")
     parser.add_argument("--metrics-port", type=int, help="Ray metrics export port (random if omitted)")
     parser.add_argument(
-        "--model", action="append", default=None, help="NAME or NAME:OFFSET; repeatable"
+        "--model", action="append", default=None,
+        help="NAME or NAME:OFFSET, optionally @affine or @seed000 (the deployment); repeatable",
     )
     parser.add_argument("--offset", type=float, default=0.0, help="default offset")
     return parser.parse_args(argv)
+
+
+DEPLOYMENTS = ("affine", "seed000")
+
+
+def model_spec(spec: str, default_offset: float) -> tuple[str, float, str]:
+    """``NAME[:OFFSET][@DEPLOYMENT]`` -> ``(name, offset, deployment)``."""
+    from affine_model import parse_model_spec  # noqa: PLC0415  (tests/peers, put on sys.path by main)
+
+    spec, at, kind = spec.partition("@")
+    if at and kind not in DEPLOYMENTS:
+        raise SystemExit(f"unknown deployment {kind!r} in --model (known: {', '.join(DEPLOYMENTS)})")
+    return (*parse_model_spec(spec, default_offset), kind or "affine")
 
 
 def wait_for_stop_signal() -> int:
@@ -63,10 +80,8 @@ def wait_for_stop_signal() -> int:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     sys.path.append(str(Path(__file__).resolve().parents[1]))  # appended: never shadows ray
-    from affine_model import parse_model_spec  # noqa: PLC0415
-
-    models = [parse_model_spec(spec, args.offset) for spec in (args.model or ["affine"])]
-    if len({name for name, _ in models}) != len(models):
+    models = [model_spec(spec, args.offset) for spec in (args.model or ["affine"])]
+    if len({name for name, _, _ in models}) != len(models):
         raise SystemExit(f"duplicate model names in {args.model}")
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -77,6 +92,7 @@ def main(argv: list[str]) -> int:
     import ray  # noqa: PLC0415
     from affine_deployment import AffineDeployment  # noqa: PLC0415  (script dir)
     from ray import serve  # noqa: PLC0415
+    from seed000_deployment import LargeModelDeployment  # noqa: PLC0415  (script dir)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     temp_dir = tempfile.mkdtemp(prefix="isthmus-raycluster-")
@@ -92,11 +108,12 @@ def main(argv: list[str]) -> int:
             log_to_driver=True,
         )
         serve.start(http_options={"host": HOST, "port": args.port, "location": "HeadOnly"})
-        for name, offset in models:
-            app = AffineDeployment.options(name=name).bind(name, offset)
+        deployments = {"affine": AffineDeployment, "seed000": LargeModelDeployment}
+        for name, offset, kind in models:
+            app = deployments[kind].options(name=name).bind(name, offset)
             serve.run(app, name=name, route_prefix=f"/{name}", blocking=False)
-            LOG.info("model %s (offset %s) at http://%s:%d/%s", name, offset, HOST, args.port, name)
-        print(json.dumps({"ready": [name for name, _ in models], "port": args.port}), flush=True)
+            LOG.info("model %s (%s, offset %s) at http://%s:%d/%s", name, kind, offset, HOST, args.port, name)
+        print(json.dumps({"ready": [name for name, _, _ in models], "port": args.port}), flush=True)
         signum = wait_for_stop_signal()
         LOG.info("signal %d: shutting down", signum)
         serve.shutdown()
