@@ -168,7 +168,10 @@ def _hcm(route_config: str, stat_prefix: str, lua: bool = False) -> hcm_pb2.Http
     hcm.rds.route_config_name = route_config
     hcm.rds.config_source.CopyFrom(_ads())
     if lua:
-        hcm.http_filters.add(name=LUA_FILTER).typed_config.Pack(lua_pb2.Lua())
+        # keep the route (and the weighted cluster) Envoy chose: the program only rewrites the path
+        hcm.http_filters.add(name=LUA_FILTER).typed_config.Pack(
+            lua_pb2.Lua(clear_route_cache=wrappers_pb2.BoolValue(value=False))
+        )
     router = hcm.http_filters.add(name="envoy.filters.http.router")
     router.typed_config.Pack(router_pb2.Router())
     return hcm
