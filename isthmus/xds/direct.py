@@ -4,7 +4,9 @@
   ``GET /``: Envoy only has the listener once its routes arrived (RDS), so "ready" is true
   whenever it can answer at all;
 - an override header naming no variant: 400 with the gateway's message, the header's value
-  written by Envoy's formatter (``%REQ(...)%``) into a JSON body it escapes itself;
+  written by Envoy's formatter (``%REQ(...)%``) into a JSON body it escapes itself (a proxyless
+  gRPC client cannot forward such a route: it fails the call UNAVAILABLE, "Matching route has
+  inappropriate action", instead of splitting it);
 - a ``/v2/models/...`` or ``/v1/models/...`` path no route matched: 404 with a JSON error
   (Envoy's own 404 has no body).
 """

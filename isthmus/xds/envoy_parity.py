@@ -104,8 +104,9 @@ def _route(config: Config, r: RouteConfig, client: Client) -> list[Gap]:
     who = "Envoy" if client == "envoy" else "a proxyless gRPC client"
     out: list[Gap] = []
     if client == "grpc" and r.override_header:
-        out.append(Gap(r.model, "unknown-override", f"an {r.override_header} value naming no variant goes through "
-                                                    f"the weighted split (a gateway answers INVALID_ARGUMENT)"))  # fmt: skip
+        out.append(Gap(r.model, "unknown-override", f"an {r.override_header} value naming no variant fails "
+                                                    f"UNAVAILABLE 'Matching route has inappropriate action' (a "
+                                                    f"gateway answers INVALID_ARGUMENT naming the variants)"))  # fmt: skip
     if r.fallback is not None:
         out.append(Gap(r.model, "fallback", f"{who} does not retry on '{r.fallback}' when a variant fails"))
     if r.cache.enabled:

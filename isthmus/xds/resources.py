@@ -207,8 +207,8 @@ def _grpc_route_config(config: Config, r: RouteConfig, name: str) -> route_pb2.R
 def _add_routes(vh: route_components_pb2.VirtualHost, config: Config, r: RouteConfig, regex: str | None) -> None:
     """Override-header routes first (one per variant, pinned to its cluster), then the weighted one.
 
-    For Envoy (``regex`` set): each variant's model rename (:mod:`isthmus.xds.rename`), and an
-    override value naming no variant answered 400 by Envoy itself, as the gateway does."""
+    An override value naming no variant is refused (:func:`isthmus.xds.direct.unknown_variant`).
+    For Envoy (``regex`` set), each variant's model rename (:mod:`isthmus.xds.rename`)."""
     envoy = regex is not None
     timeout = max(config.backend(v.backend).timeout for v in r.variants)
     if r.override_header:
@@ -221,10 +221,11 @@ def _add_routes(vh: route_components_pb2.VirtualHost, config: Config, r: RouteCo
             route.route.timeout.CopyFrom(_duration(timeout))
             if envoy:
                 _rename(route.typed_per_filter_config, config, r, v.backend)
-        if envoy:
-            route = vh.routes.add(name=f"{r.model}/override-unknown")
-            _match(route.match, regex)
-            direct.unknown_variant(route, r.override_header, r.model, [v.backend for v in r.variants])
+        # an unknown value is refused: Envoy answers the gateway's 400; gRPC fails a call matching a
+        # route it cannot forward with UNAVAILABLE ("Matching route has inappropriate action")
+        route = vh.routes.add(name=f"{r.model}/override-unknown")
+        _match(route.match, regex)
+        direct.unknown_variant(route, r.override_header, r.model, [v.backend for v in r.variants])
     route = vh.routes.add(name=f"{r.model}/weighted")
     _match(route.match, regex)
     action = route.route

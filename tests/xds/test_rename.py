@@ -104,11 +104,12 @@ def test_programs_ride_on_envoy_routes_only(config):
     lua = lua_pb2.Lua()
     hcm.http_filters[0].typed_config.Unpack(lua)
     assert lua.clear_route_cache.value is False and lua.HasField("clear_route_cache")
-    # proxyless gRPC gets neither the filter nor the programs (it would NACK an unknown filter)
+    # proxyless gRPC gets neither the filter nor the programs (it would NACK an unknown filter);
+    # its unknown-override route cannot be forwarded, so gRPC fails those calls (tests/xds/test_grpc_proxyless.py)
     api = hcm_pb2.HttpConnectionManager()
     res[type_urls.LISTENER]["iris"].api_listener.api_listener.Unpack(api)
     assert [f.name for f in api.http_filters] == ["envoy.filters.http.router"]
     grpc_routes = res[type_urls.ROUTE][GRPC_ROUTES_PREFIX + "iris"].virtual_hosts[0].routes
     assert not any(x.typed_per_filter_config for x in grpc_routes)
     assert not any(cw.typed_per_filter_config for x in grpc_routes for cw in x.route.weighted_clusters.clusters)
-    assert not any(x.HasField("direct_response") for x in grpc_routes)
+    assert [x.name for x in grpc_routes if x.HasField("direct_response")] == ["iris/override-unknown"]
