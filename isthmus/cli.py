@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.strict and args.client is None:
+        print("isthmus validate: --strict needs --for envoy or --for grpc", file=sys.stderr)
+        return 2
     failed = False
     for path in args.files:
         try:

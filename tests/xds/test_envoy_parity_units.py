@@ -111,6 +111,7 @@ def test_validate_for_envoy_lists_and_exits_non_zero_only_when_strict(tmp_path, 
     assert main(["validate", "--for", "grpc", str(good)]) == 0
     assert "a proxyless gRPC client will not honour" in capsys.readouterr().out
     assert main(["validate", str(good)]) == 0 and "will not honour" not in capsys.readouterr().out
+    assert main(["validate", "--strict", str(good)]) == 2  # --strict means nothing without --for
     bad = tmp_path / "bad.yaml"
     bad.write_text("routes: [{model: m}]\n")
     assert main(["validate", "--for", "envoy", str(bad)]) == 1

@@ -108,9 +108,10 @@ def test_http_route_regex_matches_both_protocols_of_one_model_only():
 
     routes = resources_from_config(full())[type_urls.ROUTE][HTTP_ROUTES].virtual_hosts[0].routes
     rx = re.compile([x for x in routes if x.name == "m.two/weighted"][0].match.safe_regex.regex)
-    for path in ["/v2/models/m.two/infer", "/v2/models/m.two/versions/1/infer", "/v2/models/m.two", "/v1/models/m.two:predict"]:
+    for path in ["/v2/models/m.two/infer", "/v2/models/m.two/versions/1/infer", "/v2/models/m.two", "/v1/models/m.two:predict",
+                 "/v1/models/m.two/versions/2:predict", "/v1/models/m.two/labels/stable:predict", "/v1/models/m.two/metadata"]:  # fmt: skip
         assert rx.match(path), path
-    for path in ["/v2/models/mxtwo/infer", "/v2/models/m.two2/infer", "/v1/models/m.two2:predict"]:
+    for path in ["/v2/models/mxtwo/infer", "/v2/models/m.two2/infer", "/v1/models/m.two2:predict", "/v1/models/m.two2/metadata"]:
         assert not rx.match(path), path
 
 
