@@ -7,6 +7,8 @@
   written by Envoy's formatter (``%REQ(...)%``) into a JSON body it escapes itself (a proxyless
   gRPC client cannot forward such a route: it fails the call UNAVAILABLE, "Matching route has
   inappropriate action", instead of splitting it);
+- a pinned variant of another version than the URL's (400), a version without traffic (404), an
+  unknown version (404), as the gateway answers;
 - a ``/v2/models/...`` or ``/v1/models/...`` path no route matched: 404 with a JSON error
   (Envoy's own 404 has no body).
 """
@@ -46,7 +48,25 @@ def unknown_variant(route: route_components_pb2.Route, header: str, model: str, 
     h.string_match.safe_regex.regex = ".+"
     known = ", ".join(variants)
     value = f"%REQ({header})%" if "%" not in header else "(the header's value)"  # names cannot hold a '%'
-    _formatted(route.direct_response, 400, f"{header}: model '{model}' has no variant '{value}' (variants: {known})")
+    _formatted(route.direct_response, 400,
+               f"{_literal(header)}: model '{model}' has no variant '{value}' (variants: {known})")  # fmt: skip
+
+
+def wrong_version(route: route_components_pb2.Route, backend: str, model: str, has: str | None, asked: str) -> None:
+    """400: the override pins a variant of another version than the URL's (the gateway's message)."""
+    _formatted(route.direct_response, 400,
+               _literal(f"variant '{backend}' of model '{model}' is version '{has}', not '{asked}'"))  # fmt: skip
+
+
+def no_traffic(route: route_components_pb2.Route, model: str, version: str) -> None:
+    """404: every variant of this version has weight 0 (the gateway's message)."""
+    _formatted(route.direct_response, 404, _literal(f"version '{version}' of model '{model}' has no variant with traffic"))
+
+
+def unknown_version(route: route_components_pb2.Route, model: str, versions: list[str]) -> None:
+    """404: a version the route does not have (Envoy cannot cut it out of the path: the path is named)."""
+    known = _literal(", ".join(versions) or "none")
+    _formatted(route.direct_response, 404, f"model '{model}' has no version named in %REQ(:PATH)% (known: {known})")
 
 
 def add_unknown_model_route(vh: route_components_pb2.VirtualHost) -> None:
@@ -58,7 +78,7 @@ def add_unknown_model_route(vh: route_components_pb2.VirtualHost) -> None:
 def _json_body(action: route_components_pb2.DirectResponseAction, status: int, doc: Any) -> None:
     action.status = status
     fmt = action.body_format
-    fmt.text_format_source.inline_string = json.dumps(doc, separators=(",", ":"))  # no '%' in these documents
+    fmt.text_format_source.inline_string = _literal(json.dumps(doc, separators=(",", ":")))
     fmt.content_type = "application/json"
 
 
@@ -66,3 +86,8 @@ def _formatted(action: route_components_pb2.DirectResponseAction, status: int, e
     """``{"error": error}``, ``error`` a format string (``%REQ(h)%``); Envoy JSON-escapes the result."""
     action.status = status
     action.body_format.json_format.update({"error": error})
+
+
+def _literal(text: str) -> str:
+    """``text`` in an Envoy format string: ``%`` written ``%%`` (measured with Envoy 1.40)."""
+    return text.replace("%", "%%")

@@ -1,8 +1,8 @@
 """What Envoy (or a proxyless gRPC client) will not honour of a traffic config. Pure.
 
 The control plane maps what these clients can do (weights, override and sticky headers, model
-rename by path rewrite, a 400 for an unknown override value, health answers: see
-:mod:`isthmus.xds.resources`). Everything else an Isthmus gateway does is listed here, per route
+rename by path rewrite, version selection, the gateway's 400/404 answers, health answers: see
+:mod:`isthmus.xds.routes` and :mod:`isthmus.xds.direct`). Everything else an Isthmus gateway does is listed here, per route
 and per feature, for ``isthmus validate --for envoy|grpc`` and the control plane's ``/status``
 (docs/xds.md, "What Envoy honours").
 """
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from isthmus.config import Config, RouteConfig
 from isthmus.config.model import OnnxBackendConfig
 from isthmus.xds.rename import FORMS, native_forms, target
+from isthmus.xds.routes import label
 
 Client = Literal["envoy", "grpc"]
 CLIENTS: tuple[Client, ...] = ("envoy", "grpc")
@@ -117,12 +118,15 @@ def _route(config: Config, r: RouteConfig, client: Client) -> list[Gap]:
         out.append(Gap(r.model, "sticky-hash", f"{who} hashes {r.sticky_header} onto a ring (RING_HASH), not "
                                                f"Isthmus' weighted rendezvous hash: a user may land on another "
                                                f"variant than at a gateway, and a weight change moves more users"))  # fmt: skip
-    labels = sorted({lbl for v in r.variants if (lbl := v.version or _backend_version(config, v.backend))})
-    if labels:
-        where = "the URL's /versions/V or /labels/L" if client == "envoy" else "the request's version"
-        out.append(Gap(r.model, "version-selection", f"{who} does not pick variants by {where} (versions "
-                                                     f"{', '.join(labels)}): every request goes through the whole "
-                                                     f"split, and an unknown version is not a 404"))  # fmt: skip
+    labels = sorted({lbl for v in r.variants if (lbl := label(config, v)) is not None})
+    if labels and client == "grpc":
+        out.append(Gap(r.model, "version-selection", f"{who} does not pick variants by the request's version "
+                                                     f"(versions {', '.join(labels)}): every call goes through the "
+                                                     f"whole split, and an unknown version is not NOT_FOUND"))  # fmt: skip
+    elif labels:
+        out.append(Gap(r.model, "version-labels", f"Envoy picks variants by /versions/V, not by TF Serving's "
+                                                  f"/v1/models/{r.model}/labels/L: such a request goes through the "
+                                                  f"whole split"))  # fmt: skip
     timeouts = {config.backend(v.backend).timeout for v in r.variants}
     if client == "grpc":
         out.append(Gap(r.model, "timeout", "gRPC clients ignore route timeouts: the backends' timeouts "
@@ -132,7 +136,3 @@ def _route(config: Config, r: RouteConfig, client: Client) -> list[Gap]:
         out.append(Gap(r.model, "timeout", f"one timeout per route: {who} applies the largest of the variants' "
                                            f"backends ({max(timeouts):g} s) to every variant"))  # fmt: skip
     return out
-
-
-def _backend_version(config: Config, name: str) -> str | None:
-    return config.backend(name).version

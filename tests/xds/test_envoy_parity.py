@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from isthmus.config import parse_config
-from isthmus.router import RouteTable, UnknownVariant
+from isthmus.router import RouteTable, RoutingError, UnknownVariant
 from isthmus.xds.cli import running_control_plane
 from isthmus.xds.envoy_parity import gaps
 from tests.servers import tfserving_rest
@@ -80,10 +80,26 @@ async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path):
             # metadata and readiness are renamed too; a versioned public URL gets the backend's version
             async with http.get(base + "/v2/models/iris/ready", headers={"x-isthmus-variant": "b"}) as resp:
                 assert resp.status == 200, await resp.text()
-            async with http.post(base + "/v2/models/iris/versions/2/infer", json=V2_BODY,
-                                 headers={"x-isthmus-variant": "a"}) as resp:  # fmt: skip
+            async with http.post(base + "/v2/models/iris/infer", json=V2_BODY, headers={"x-isthmus-variant": "a"}) as resp:
                 assert resp.status == 200, await resp.text()
                 assert a.paths[-1] == "/v2/models/iris-a/infer"
+            # a public version picks its variants (only 'b' is version 2), as at a gateway
+            for _ in range(20):
+                async with http.post(base + "/v2/models/iris/versions/2/infer", json=V2_BODY) as resp:
+                    assert (await resp.json())["model_name"] == "iris-b"
+            gateway = RouteTable.from_config(config).route("iris")
+            for version, pin, status in (("2", "a", 400), ("9", None, 404)):  # the gateway's answers, by Envoy
+                with pytest.raises(RoutingError) as gateway_says:
+                    gateway.decide(version, {"x-isthmus-variant": pin} if pin else {}, lambda: 0.5)
+                async with http.post(base + f"/v2/models/iris/versions/{version}/infer", json=V2_BODY,
+                                     headers={"x-isthmus-variant": pin} if pin else {}) as resp:  # fmt: skip
+                    assert resp.status == status, await resp.text()
+                    error = (await resp.json())["error"]
+                if status == 400:
+                    assert error == str(gateway_says.value)
+                else:  # Envoy names the path, not the version it cannot cut out of it
+                    assert "model 'iris' has no version" in error and "(known: 2)" in str(gateway_says.value)
+                    assert error.endswith("(known: 2)") and "/v2/models/iris/versions/9/infer" in error
 
             # 2. sticky: each user keeps one variant (Envoy's ring hash), renamed all the same
             seen: dict[str, set[str]] = collections.defaultdict(set)
@@ -125,11 +141,15 @@ async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path):
             async with http.post(base + "/v1/models/tfm:predict", json={"instances": [[1.0]]}) as resp:
                 assert resp.status == 200, await resp.text()
                 assert await resp.json() == {"predictions": [[2.0]]}
-            # ... but a public version is not selected: version 7 answered by version 1 (listed)
-            assert ("tfm", "version-selection") in listed
-            for path in ("/v1/models/tfm/versions/7:predict", "/v1/models/tfm/labels/canary:predict"):
-                async with http.post(base + path, json={"instances": [[1.0]]}) as resp:
-                    assert resp.status == 200, (path, await resp.text())
+            # ... its versions selected (1 is the backend's; 7 is unknown: 404) ...
+            async with http.post(base + "/v1/models/tfm/versions/1:predict", json={"instances": [[1.0]]}) as resp:
+                assert resp.status == 200, await resp.text()
+            async with http.post(base + "/v1/models/tfm/versions/7:predict", json={"instances": [[1.0]]}) as resp:
+                assert resp.status == 404 and "no version" in (await resp.json())["error"]
+            # ... but a TF Serving label does not pick a variant (listed): the whole split answers
+            assert ("tfm", "version-labels") in listed
+            async with http.post(base + "/v1/models/tfm/labels/canary:predict", json={"instances": [[1.0]]}) as resp:
+                assert resp.status == 200, await resp.text()
             # ... and a V2 request is not translated for it (listed): TF Serving does not know the path
             assert ("tfm", "translation") in listed
             async with http.post(base + "/v2/models/tfm/infer", json=V2_BODY) as resp:
