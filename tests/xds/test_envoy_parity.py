@@ -51,7 +51,8 @@ def traffic(listen: int, a: int, b: int, tf: int, dead: int) -> dict:
     }  # fmt: skip
 
 
-async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path):
+@pytest.mark.parametrize("api_type", ["GRPC", "DELTA_GRPC"])
+async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path, api_type: str):
     a, b = NamedModel("iris-a"), NamedModel("iris-b", "2")
     runners = [await serve(make_app(a)), await serve(make_app(b)), await serve(tfserving_rest.make_app("tf-model"))]
     listen, dead = free_port(), free_port()
@@ -66,7 +67,7 @@ async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path):
     try:
         async with (
             running_control_plane(confdir, poll_interval=0.02, status_port=0) as cp,
-            running_envoy(tmp_path, cp.port, "envoy-parity") as envoy,
+            running_envoy(tmp_path, cp.port, "envoy-parity", api_type) as envoy,
             aiohttp.ClientSession() as http,
         ):
             await until_ready(http, base, envoy, tmp_path / "envoy-parity.log")
@@ -75,6 +76,7 @@ async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path):
             # 1. model rename per variant, the 80/20 split kept (4 sigma over 1,000 requests)
             counts = await _split(http, base + "/v2/models/iris/infer")
             assert within_sigmas(counts["iris-a"], N, 0.8), counts
+            print(f"{api_type}: split over two renamed variants {dict(counts)}")
             assert set(a.paths) == {"/v2/models/iris-a/infer"} and set(b.paths) == {"/v2/models/iris-b/versions/2/infer"}
             assert ("iris", "answer-names") in listed  # the answer names the backend's model: Envoy passes bodies
             # metadata and readiness are renamed too; a versioned public URL gets the backend's version
