@@ -120,6 +120,8 @@ async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path, 
                     async with http.post(base + "/v2/models/iris/infer", json=V2_BODY,
                                          headers={"x-isthmus-variant": name}) as resp:  # fmt: skip
                         assert (await resp.json())["model_name"] == model
+            async with http.post(base + "/v2/models/iris/infer", json=V2_BODY, headers={"x-isthmus-variant": ""}) as resp:
+                assert resp.status == 200  # an empty value is no override, as at a gateway
             route = RouteTable.from_config(config).route("iris")
             with pytest.raises(UnknownVariant) as gateway_says:
                 route.decide(None, {"x-isthmus-variant": 'zz"x'}, lambda: 0.5)
