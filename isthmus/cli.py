@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check traffic config files; print every error")
     v.add_argument("files", nargs="+")
+    v.add_argument("--for", dest="client", choices=["envoy", "grpc"],
+                   help="also list, per route, each setting Envoy (or a proxyless gRPC client) fed by "
+                        "'isthmus control-plane' will not honour")  # fmt: skip
+    v.add_argument("--strict", action="store_true", help="with --for: exit 1 when anything is listed")
     v.set_defaults(func=_validate)
 
     sc = sub.add_parser("schema", help="print the config file's JSON Schema")
@@ -64,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.strict and args.client is None:
+        print("isthmus validate: --strict needs --for envoy or --for grpc", file=sys.stderr)
+        return 2
     failed = False
     for path in args.files:
         try:
@@ -74,7 +81,25 @@ def _validate(args: argparse.Namespace) -> int:
                 print(issue, file=sys.stderr)
             continue
         print(f"{path}: ok ({len(config.backends)} backends, {len(config.routes)} routes)")
+        if args.client is not None:
+            listed = _print_gaps(path, config, args.client)
+            failed = failed or (listed and args.strict)
     return 1 if failed else 0
+
+
+def _print_gaps(path: str, config: Config, client: str) -> bool:
+    """Print what ``client`` will not honour of ``config``; True when something is listed."""
+    from isthmus.xds.envoy_parity import gaps
+
+    found = gaps(config, client)  # type: ignore[arg-type]
+    who = "Envoy" if client == "envoy" else "a proxyless gRPC client"
+    if not found:
+        print(f"{path}: {who} honours every setting")
+        return False
+    print(f"{path}: {len(found)} setting(s) {who} will not honour:")
+    for gap in found:
+        print(f"  {gap}")
+    return True
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ Layers (go-control-plane's shape): ``resources``/``inverse`` (pure Config <-> xD
 ``snapshot`` (immutable, consistent, versioned), ``cache`` (snapshots per node group + watches),
 ``server`` with ``stream_sotw``/``stream_delta`` (ADS over grpc.aio; knows nothing of files),
 ``status`` (ACK/NACK per client), ``source`` (the watched config directory, make-before-break
-rollout), ``status_http`` and ``cli``.
+rollout), ``status_http`` and ``cli``. For Envoy: ``rename`` (per-variant path rewrite programs),
+``direct`` (answers Envoy gives itself) and ``envoy_parity`` (what Envoy / proxyless gRPC will not
+honour of a config, for ``isthmus validate --for`` and ``/status``).
 """
 
 from isthmus.xds.base import ConfigWatcher, NodeInfo, StreamCallbacks

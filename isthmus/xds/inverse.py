@@ -131,7 +131,7 @@ def _routes(rc: route_pb2.RouteConfiguration) -> list[dict[str, Any]]:
             meta = metadata.read(route.metadata)
             model = meta.get("model")
             if model is None:
-                if route.match.headers:  # an override route: "<model>/override/<backend>"
+                if "/override/" in route.name:  # an override route: "<model>/override/<backend>"
                     overrides[route.name.split("/override/")[0]] = route.match.headers[0].name
                 continue
             action = route.route

@@ -17,19 +17,21 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.http.lua.v3 import lua_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy.type.matcher.v3 import regex_pb2
-from google.protobuf import duration_pb2, message, wrappers_pb2
+from google.protobuf import message, wrappers_pb2
 
 from isthmus.config import Config, ListenerConfig, RouteConfig
 from isthmus.config.model import CacheConfig, OnnxBackendConfig
-from isthmus.xds import type_urls
+from isthmus.xds import direct, type_urls
 from isthmus.xds.metadata import metadata
+from isthmus.xds.rename import LUA_FILTER
+from isthmus.xds.routes import add_routes, duration
 
 HTTP_LISTENER = "isthmus-http"
 HTTP_ROUTES = "isthmus-http"
@@ -70,7 +72,7 @@ def resources_from_config(config: Config) -> Resources:
 
 
 def _cluster(b: Any, ring_hash: bool) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]:
-    c = cluster_pb2.Cluster(name=b.name, connect_timeout=_duration(min(b.timeout, 5.0)))
+    c = cluster_pb2.Cluster(name=b.name, connect_timeout=duration(min(b.timeout, 5.0)))
     c.lb_policy = cluster_pb2.Cluster.RING_HASH if ring_hash else cluster_pb2.Cluster.ROUND_ROBIN
     c.metadata.CopyFrom(metadata(_backend_metadata(b)))
     urls: list[str] = [] if isinstance(b, OnnxBackendConfig) else list(b.endpoints)
@@ -136,7 +138,7 @@ def _http_listener(cfg: ListenerConfig, cache: CacheConfig) -> listener_pb2.List
     lst.metadata.CopyFrom(metadata({"max_body_size": cfg.max_body_size, "cache": cache.model_dump(mode="json")}))
     chain = lst.filter_chains.add()
     f = chain.filters.add(name="envoy.filters.network.http_connection_manager")
-    f.typed_config.Pack(_hcm(HTTP_ROUTES, "isthmus_http"))
+    f.typed_config.Pack(_hcm(HTTP_ROUTES, "isthmus_http", lua=True))
     if cfg.tls is not None:
         ctx = tls_pb2.DownstreamTlsContext()
         common = ctx.common_tls_context
@@ -159,10 +161,17 @@ def _api_listener(model: str, route_config: str) -> listener_pb2.Listener:
     return lst
 
 
-def _hcm(route_config: str, stat_prefix: str) -> hcm_pb2.HttpConnectionManager:
+def _hcm(route_config: str, stat_prefix: str, lua: bool = False) -> hcm_pb2.HttpConnectionManager:
+    """The connection manager; ``lua`` (Envoy only: gRPC rejects the filter) adds the Lua filter the
+    model rename's per-cluster programs run in (a no-op on routes without one)."""
     hcm = hcm_pb2.HttpConnectionManager(stat_prefix=stat_prefix, codec_type=hcm_pb2.HttpConnectionManager.AUTO)
     hcm.rds.route_config_name = route_config
     hcm.rds.config_source.CopyFrom(_ads())
+    if lua:
+        # keep the route (and the weighted cluster) Envoy chose: the program only rewrites the path
+        hcm.http_filters.add(name=LUA_FILTER).typed_config.Pack(
+            lua_pb2.Lua(clear_route_cache=wrappers_pb2.BoolValue(value=False))
+        )
     router = hcm.http_filters.add(name="envoy.filters.http.router")
     router.typed_config.Pack(router_pb2.Router())
     return hcm
@@ -180,53 +189,16 @@ def _ads() -> config_source_pb2.ConfigSource:
 def _http_route_config(config: Config) -> route_pb2.RouteConfiguration:
     rc = route_pb2.RouteConfiguration(name=HTTP_ROUTES)
     vh = rc.virtual_hosts.add(name="isthmus", domains=["*"])
+    direct.add_health_routes(vh)
     for r in config.routes:
         model = re.escape(r.model)
-        _add_routes(vh, config, r, regex=f"^/(v2/models/{model}(/.*)?|v1/models/{model}(:.*)?)$")
+        add_routes(vh, config, r, regex=f"^/(v2/models/{model}(/.*)?|v1/models/{model}([/:].*)?)$")
+    direct.add_unknown_model_route(vh)
     return rc
 
 
 def _grpc_route_config(config: Config, r: RouteConfig, name: str) -> route_pb2.RouteConfiguration:
     rc = route_pb2.RouteConfiguration(name=name)
     vh = rc.virtual_hosts.add(name=r.model, domains=[r.model])
-    _add_routes(vh, config, r, regex=None)
+    add_routes(vh, config, r, regex=None)
     return rc
-
-
-def _add_routes(vh: route_components_pb2.VirtualHost, config: Config, r: RouteConfig, regex: str | None) -> None:
-    """Override-header routes first (one per variant, pinned to its cluster), then the weighted one."""
-    timeout = max(config.backend(v.backend).timeout for v in r.variants)
-    if r.override_header:
-        for v in r.variants:
-            route = vh.routes.add(name=f"{r.model}/override/{v.backend}")
-            _match(route.match, regex)
-            h = route.match.headers.add(name=r.override_header)
-            h.string_match.exact = v.backend
-            route.route.cluster = v.backend
-            route.route.timeout.CopyFrom(_duration(timeout))
-    route = vh.routes.add(name=f"{r.model}/weighted")
-    _match(route.match, regex)
-    action = route.route
-    action.timeout.CopyFrom(_duration(timeout))
-    for v in r.variants:
-        action.weighted_clusters.clusters.add(name=v.backend, weight=wrappers_pb2.UInt32Value(value=v.weight))
-    if r.sticky_header:
-        action.hash_policy.add().header.header_name = r.sticky_header
-        action.weighted_clusters.use_hash_policy.value = True
-    route.metadata.CopyFrom(
-        metadata({"model": r.model, "versions": [v.version for v in r.variants], "fallback": r.fallback,
-                  "cache": r.cache.model_dump(mode="json")})
-    )
-
-
-def _match(m: route_components_pb2.RouteMatch, regex: str | None) -> None:
-    if regex is None:
-        m.prefix = ""
-    else:
-        m.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=regex))
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(round(seconds * 1e9))
-    return d

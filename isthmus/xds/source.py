@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from isthmus.config import ConfigError, parse_config
+from isthmus.xds import envoy_parity
 from isthmus.xds.cache import SnapshotCache
 from isthmus.xds.errors import XdsError
 from isthmus.xds.resources import resources_from_config
@@ -39,6 +40,8 @@ class FileStatus:
     checked_at: float = 0.0
     served_at: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    not_honoured: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
+    """Per client kind (envoy, grpc), what it will not apply of the file served (envoy_parity)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class FileStatus:
             "checked_at": self.checked_at,
             "served_at": self.served_at,
             "versions": self.versions,
+            "not_honoured": self.not_honoured,
         }
 
 
@@ -105,7 +109,8 @@ class ConfigDirectory:
     async def _load(self, st: FileStatus, path: Path, text: str) -> None:
         st.checked_at = self._clock()
         try:
-            snapshot = Snapshot.build(resources_from_config(parse_config(text, str(path), path.resolve().parent)))
+            config = parse_config(text, str(path), path.resolve().parent)
+            snapshot = Snapshot.build(resources_from_config(config))
         except ConfigError as exc:
             self._invalid(st, [str(i) for i in exc.issues])
             return
@@ -116,6 +121,10 @@ class ConfigDirectory:
         await self.rollout(st.group, snapshot)
         st.served_digest, st.served_at = st.digest, self._clock()
         st.versions = {SHORT[t]: v for t, v in snapshot.versions.items()}
+        st.not_honoured = envoy_parity.report(config)
+        if st.not_honoured["envoy"]:
+            log.info("%s: %d setting(s) Envoy will not honour (see /status or isthmus validate --for envoy)",
+                     path, len(st.not_honoured["envoy"]))  # fmt: skip
         log.info("%s: serving group %r (%s)", path, st.group, ", ".join(f"{k} {v}" for k, v in st.versions.items()))
 
     def _invalid(self, st: FileStatus, errors: list[str]) -> None:

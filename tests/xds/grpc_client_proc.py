@@ -21,7 +21,10 @@ def main(target: str) -> None:
         metadata = [("x-isthmus-variant", variant[0])] if variant else None
         counts: collections.Counter = collections.Counter()
         for _ in range(int(n)):
-            counts[who(b"", timeout=10, wait_for_ready=True, metadata=metadata).decode()] += 1
+            try:
+                counts[who(b"", timeout=10, wait_for_ready=True, metadata=metadata).decode()] += 1
+            except grpc.RpcError as exc:  # counted as "CODE: details"
+                counts[f"{exc.code().name}: {exc.details()}"] += 1
         print(json.dumps(counts), flush=True)
 
 

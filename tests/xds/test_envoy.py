@@ -97,7 +97,7 @@ async def test_envoy_follows_the_files(tmp_path, api_type):
 
                 # 4. a resource Envoy rejects is NACKed with its reason, not applied, not re-sent
                 bad = resources_from_config(config(weights=(50, 50), ports=ports, address=f"127.0.0.1:{listen}"))
-                weighted = bad[type_urls.ROUTE][HTTP_ROUTES].virtual_hosts[0].routes[-1]
+                weighted = [r for r in bad[type_urls.ROUTE][HTTP_ROUTES].virtual_hosts[0].routes if r.name == "m/weighted"][0]
                 weighted.match.safe_regex.regex = "^/v2/models/(m"  # not a valid RE2 regex
                 cp.cache.set_snapshot("default", Snapshot.build(bad))
                 t0 = time.monotonic()

@@ -47,6 +47,8 @@ async def test_proxyless_grpc_splits_by_weight_and_follows_a_change(tmp_path, st
             counts = await ask(proc, N)
             assert within_sigmas(counts.get("a", 0), N, 0.8), counts
             assert await ask(proc, 50, "b") == {"b": 50}  # the override header, as gRPC metadata
+            # an unknown variant is refused, not split (gRPC cannot forward the route answering it)
+            assert await ask(proc, 5, "zz") == {"UNAVAILABLE: Matching route has inappropriate action": 5}
             [client] = [c for c in cp.registry.clients() if c["node_id"] == "grpc-1"]
             assert set(client["types"]) == {"LDS", "RDS", "CDS", "EDS"}
             assert all(t["nacks"] == 0 for t in client["types"].values()), client
