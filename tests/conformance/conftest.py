@@ -3,7 +3,7 @@
 - ``demo``: ``isthmus demo`` (isthmus/demo.py): model ``demo``, versions 1 (ONNX, x*2) and 2
   (ONNX, x*2+100), 90/10, cached.
 - ``kserve`` (marked ``peers``): ``isthmus serve`` with a one-route config in front of the real
-  KServe peer (tests/peers: x*2+offset over OIP V2), the backend declared as version 1.
+  KServe peer (tests/peers: x*2+offset over OIP V2), its variant published as version 1.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ def kserve_target(tmp: Path) -> Iterator[Target]:
     for peer in run_peer("kserve", "double", 0.0, tmp):
         config = {
             "listener": {"address": "127.0.0.1:0"},
-            "backends": [{"name": "kserve", "protocol": "kserve-v2", "endpoints": [peer.url], "model": "double",
-                          "version": "1"}],
-            "routes": [{"model": "double", "variants": [{"backend": "kserve", "weight": 1}]}],
+            "backends": [{"name": "kserve", "protocol": "kserve-v2", "endpoints": [peer.url], "model": "double"}],
+            # KServe has no model versions (501): the version is the gateway's public label
+            "routes": [{"model": "double", "variants": [{"backend": "kserve", "weight": 1, "version": "1"}]}],
         }
         path = tmp / "kserve.yaml"
         path.write_text(yaml.safe_dump(config))
