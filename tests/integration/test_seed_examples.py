@@ -268,7 +268,8 @@ def recording(app: web.Application) -> list[dict]:
     return seen
 
 
-async def tfserving_rest_gateway(gateway, serve_app, model: str, fmt: str = "row") -> tuple[Any, list[dict]]:
+async def tfserving_rest_gateway(gateway, serve_app, model: str, fmt: str = "row",
+                                 version: str | None = None) -> tuple[Any, list[dict]]:
     app = tfserving_rest.make_app(model, TFS_OFFSET)
     # TF Serving takes seed 001's 3 MB warmup body; aiohttp refuses bodies over 1 MiB unless the app is
     # built with client_max_size, which make_app does not pass (aiohttp keeps it in this attribute)
@@ -279,7 +280,7 @@ async def tfserving_rest_gateway(gateway, serve_app, model: str, fmt: str = "row
         # the Ingress's nginx.ingress.kubernetes.io/proxy-body-size: 100m
         "listener": {"address": "127.0.0.1:0", "max_body_size": "100MiB"},
         "backends": [{"name": "tf-serving", "protocol": "tfserving", "endpoints": [url], "model": model,
-                      "format": fmt}],
+                      "format": fmt, "version": version}],
         "routes": [{"model": model, "variants": [{"backend": "tf-serving", "weight": 1}]}],
     })
     return gw, seen
@@ -320,12 +321,13 @@ async def test_seed001_tfserving_my_model_status_and_metadata(gateway, http, ser
 
 async def test_seed001_tfserving_multi_model_versions_path(gateway, http, serve_app):
     """Derived: ``multiModel`` serves versions from ``v1/``, ``v2/``, ``v3/``; a TF Serving client picks
-    one with ``/v1/models/{name}/versions/{n}:predict``."""
-    gw, seen = await tfserving_rest_gateway(gateway, serve_app, "my_model")
+    one with ``/v1/models/{name}/versions/{n}:predict`` (the backend declares the version it serves)."""
+    gw, seen = await tfserving_rest_gateway(gateway, serve_app, "my_model", version="1")
     x = np.array([[1.0, 2.0]], dtype=np.float32)
     status, _, doc = await post_json(http, gw.url + "/v1/models/my_model/versions/1:predict", {"instances": x.tolist()})
     assert status == 200, doc
     assert doc == {"predictions": affine(x, TFS_OFFSET).tolist()}
+    assert seen == [{"instances": x.tolist()}]
 
 
 def tensor_proto(x: np.ndarray) -> tensor_pb2.TensorProto:
