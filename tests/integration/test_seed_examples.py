@@ -61,7 +61,8 @@ def test_every_seed_example_quoted_here_is_in_its_article():
     quotes = {
         "000": ['data = await request.json()', 'input_tensor = torch.tensor(data["input"])',
                 'return {"output": output.tolist()}', 'route_prefix: "/model"', 'name="large-model-service"',
-                "name: mnist-model", 'protocolVersion: "v2"', "name: llama-model", 'weight: 90', 'weight: 10',
+                "name: mnist-model", "name: pytorch-model", "name: large-model-service",
+                "name: medical-diagnosis-service", 'protocolVersion: "v2"', "name: llama-model", 'weight: 90', 'weight: 10',
                 "name: cached-model-service", "ttlSeconds: 3600", "redis_client.setex(cache_key, expiration",
                 "@cache_result(expiration=1800)"],
         "001": ["--model_namemy_model", "containerPort: 8501", "containerPort: 8500",
@@ -172,20 +173,31 @@ async def test_seed000_ray_large_model_deployment_error_is_named_in_the_502(gate
 
 # --- seed 000: the KServe InferenceServices (protocolVersion v2), on the real KServe and MLServer peers ------------
 
-async def test_seed000_kserve_mnist_model_v2_infer(gateway, http, kserve_peer):  # noqa: F811
-    """Derived: InferenceService ``mnist-model`` (tensorflow, ``protocolVersion: "v2"``) gets an OIP V2
-    request; the image is MNIST's 28x28x1, FP32 scaled to [0, 1] (as seed 004 prepares it)."""
+# InferenceService name -> the input its clients send: MNIST's 28x28x1 image, FP32 scaled to [0, 1] as seed 004
+# prepares it, for mnist-model; the article gives no input for the others (a [1, 4] FP32 tensor)
+SEED000_ISVCS = {
+    "mnist-model": (np.arange(784, dtype=np.float32).reshape(1, 28, 28, 1) % 256) / np.float32(255.0),
+    "pytorch-model": np.array([[0.5, 1.5, -2.0, 4.0]], dtype=np.float32),
+    "large-model-service": np.array([[1.0, 2.0, 3.0, 4.0]], dtype=np.float32),
+    "medical-diagnosis-service": np.array([[0.25, 0.5, 0.75, 1.0]], dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize("isvc", list(SEED000_ISVCS))
+async def test_seed000_kserve_inference_service_v2_infer(gateway, http, kserve_peer, isvc):  # noqa: F811
+    """Derived: each ``protocolVersion: "v2"`` InferenceService of the article gets an OIP V2 request
+    at ``/v2/models/{name}/infer``, on the real KServe server."""
     gw = await gateway({
-        "backends": [{"name": "mnist-model-predictor", "protocol": "kserve-v2", "endpoints": [kserve_peer.url],
+        "backends": [{"name": f"{isvc}-predictor", "protocol": "kserve-v2", "endpoints": [kserve_peer.url],
                       "model": "double"}],
-        "routes": [{"model": "mnist-model", "variants": [{"backend": "mnist-model-predictor", "weight": 1}]}],
+        "routes": [{"model": isvc, "variants": [{"backend": f"{isvc}-predictor", "weight": 1}]}],
     })
-    image = (np.arange(784, dtype=np.float32).reshape(1, 28, 28, 1) % 256) / np.float32(255.0)
-    status, _, doc = await post_json(http, gw.url + "/v2/models/mnist-model/infer",
-                                     {"inputs": [v2_tensor("input-0", image)]})
+    x = SEED000_ISVCS[isvc]
+    status, headers, doc = await post_json(http, gw.url + f"/v2/models/{isvc}/infer",
+                                           {"inputs": [v2_tensor("input-0", x)]})
     assert status == 200, doc
-    assert doc["model_name"] == "mnist-model"
-    np.testing.assert_array_equal(single_output(doc), affine(image, KSERVE_OFFSET))
+    assert doc["model_name"] == isvc and headers["x-isthmus-backend"] == f"{isvc}-predictor"
+    np.testing.assert_array_equal(single_output(doc), affine(x, KSERVE_OFFSET))
 
 
 async def test_seed000_kserve_llama_model_canary_90_10(gateway, http, kserve_peer, mlserver_peer):  # noqa: F811
