@@ -99,7 +99,7 @@ def single_output(doc: dict) -> np.ndarray:
     return np.asarray(out["data"], dtype=np.float32).reshape(out["shape"])
 
 
-# --- seed 000: KubeRay's LargeModelDeployment, on real Ray Serve -------------------------------------------------
+# --- seed 000 (000_29af085b76792ccf.txt): KubeRay's LargeModelDeployment, on real Ray Serve
 
 RAY_MODEL = "model"  # the RayService's route_prefix "/model": the peer serves each model at /NAME
 
@@ -171,7 +171,7 @@ async def test_seed000_ray_large_model_deployment_error_is_named_in_the_502(gate
     assert len(doc["error"]) < 2000
 
 
-# --- seed 000: the KServe InferenceServices (protocolVersion v2), on the real KServe and MLServer peers ------------
+# --- seed 000 (000_29af085b76792ccf.txt): the KServe InferenceServices (protocolVersion v2), on KServe and MLServer
 
 # InferenceService name -> the input its clients send: MNIST's 28x28x1 image, FP32 scaled to [0, 1] as seed 004
 # prepares it, for mnist-model; the article gives no input for the others (a [1, 4] FP32 tensor)
@@ -264,7 +264,7 @@ async def test_seed000_cache_result_decorator_answers_repeats_from_redis(gateway
     assert all(0 < t <= 1800 for t in ttls), ttls  # setex(cache_key, expiration=1800, ...)
 
 
-# --- seed 001: TF Serving my_model (REST 8501, gRPC 8500) and KFServing torch-serving ------------------------------
+# --- seed 001 (001_d3665f9a9b7fcb26.txt): TF Serving my_model (REST 8501, gRPC 8500) and KFServing torch-serving
 
 def recording(app: web.Application) -> list[dict]:
     """The JSON bodies the TF Serving stand-in receives (what the gateway sent it)."""
@@ -400,7 +400,7 @@ async def test_seed001_kfserving_torch_serving_v1_predict(gateway, http, kserve_
     assert doc == {"predictions": affine(x, KSERVE_OFFSET).tolist()}
 
 
-# --- seed 002: the Flask sentiment app (POST /analyze {"text": ...}) -----------------------------------------------
+# --- seed 002 (002_25e435f3151c0511.txt): the Flask sentiment app (POST /analyze {"text": ...})
 
 def analyze_app(seen: list[Any]) -> web.Application:
     """The article's Flask app (``/analyze``: ``sentiment_model(data['text'])``, answered with
@@ -443,7 +443,7 @@ async def test_seed002_flask_sentiment_analyze_curl_body(gateway, http, serve_ap
     assert outputs["score"]["data"] == [0.75], outputs
 
 
-# --- seed 003: KServe's first InferenceService, sklearn-iris ---------------------------------------------------------
+# --- seed 003 (003_e5b1f343fc169f5a.txt): KServe's first InferenceService, sklearn-iris
 
 # The article's input file and curl are the linked KServe 0.10 "first InferenceService" page's (its text
 # keeps only "prepare an input request json file ... predictions [1,1]"): iris-input.json and
@@ -486,7 +486,7 @@ async def test_seed003_sklearn_iris_on_mlserver(gateway, http, mlserver_peer, di
         np.testing.assert_array_equal(single_output(doc), expected)
 
 
-# --- seed 004: Kubeflow's MNIST on TF Serving 2.8 (MODEL_NAME mnist_model, REST 8501) ------------------------------
+# --- seed 004 (004_b27f5111c3ba3230.txt): Kubeflow's MNIST on TF Serving 2.8 (MODEL_NAME mnist_model, REST 8501)
 
 # x_test.reshape(-1, 28, 28, 1) of x_test.astype('float32') / 255.0: one image
 MNIST_IMAGE = ((np.arange(784, dtype=np.float32) * 7 % 256) / np.float32(255.0)).reshape(1, 28, 28, 1)
