@@ -35,6 +35,7 @@ MODULES = (
     "isthmus.codecs.tensors",
     "isthmus.codecs.arrays",
     "isthmus.codecs.convert",
+    "isthmus.codecs.names",
     "isthmus.codecs.tfserving",
     "isthmus.router.table",
     "isthmus.router.weighted",
