@@ -80,3 +80,16 @@ def test_onnx_backends_take_their_tensors_from_the_model_file(tmp_path):
     head = "backends:\n  - name: ray\n    protocol: onnx\n    model_path: m.onnx\n"
     found = issues(tmp_path, "inputs: [{name: x, datatype: FP32, shape: [-1]}]\n", head)
     assert found == ["t.yaml:5: backends[0].inputs: unknown field 'inputs'"]
+
+
+def test_declared_tensors_survive_the_xds_round_trip(tmp_path):
+    from isthmus.xds.inverse import config_from_resources
+    from isthmus.xds.resources import resources_from_config
+
+    cfg = load(tmp_path, """\
+        inputs: [{name: input-0, datatype: FP32, shape: [-1, 4]}]
+        outputs: [{name: labels, datatype: BYTES, shape: [-1]}]
+        """)
+    back = config_from_resources(resources_from_config(cfg))
+    assert back.backends[0] == cfg.backends[0]
+    assert back.backends[0].inputs[0].shape == [-1, 4] and type(back.backends[0].inputs[0].shape[0]) is int
