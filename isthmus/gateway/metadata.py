@@ -110,7 +110,7 @@ def _gap(backend: str, config: BackendConfig, served: Mapping[str, Any] | None, 
     if config.protocol not in HAS_METADATA_API:
         why = f"its protocol ({config.protocol}) has no model metadata"
     elif served is None:
-        why = "it did not answer a metadata request"
+        why = "it gave no metadata (unreachable, or it does not know the model)"
     else:
         why = f"it lists no {what}"
     if config.protocol == "onnx":

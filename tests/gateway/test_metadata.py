@@ -91,7 +91,7 @@ async def test_a_backend_that_does_not_answer_is_503_and_unavailable(gateway, ht
     server = await start(gateway, [backend("k", "kserve-v2")], [route(("k", {}))])  # a real client, nothing listening
     status, doc = await rest(http, server, "/v2/models/m")
     assert status == 503
-    assert "backend 'k': it did not answer a metadata request; declare its inputs and outputs" in doc["error"]
+    assert "backend 'k': it gave no metadata (unreachable, or it does not know the model); declare its inputs and outputs" in doc["error"]
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await channels(server).ModelMetadata(pb.ModelMetadataRequest(name="m"))
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
