@@ -37,6 +37,7 @@ MODULES = (
     "isthmus.codecs.tensors",
     "isthmus.codecs.arrays",
     "isthmus.codecs.convert",
+    "isthmus.codecs.names",
     "isthmus.codecs.tfserving",
     "isthmus.codecs.jsonmap",
     "isthmus.router.table",

@@ -47,4 +47,5 @@ class FakeBackend:
         return self.is_ready
 
     async def metadata(self, model: str) -> Mapping[str, Any] | None:
-        return {"inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, -1]}], "outputs": []}
+        tensor = {"datatype": "FP32", "shape": [-1, -1]}
+        return {"inputs": [{"name": "input-0", **tensor}], "outputs": [{"name": "output-0", **tensor}]}

@@ -21,6 +21,7 @@ from isthmus.backends.http_base import naming_of
 from isthmus.backends.onnx_providers import choose_providers, verify_active
 from isthmus.codecs import CodecError, InferRequest, InferResponse, Tensor
 from isthmus.codecs.arrays import datatype_of, values_to_array
+from isthmus.codecs.names import check_known
 from isthmus.config.model import OnnxBackendConfig
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class OnnxBackend:
     async def infer(self, request: InferRequest, ctx: CallContext) -> InferResponse:
         if self._session is None or self._executor is None:
             raise BackendUnavailable(self.name, "model not loaded")
-        feeds = self._feeds(request)
+        feeds = self._feeds(request, ctx.model)
         wanted = list(request.outputs) or None
         known_out = {o[0] for o in self._outputs}
         for name in wanted or ():
@@ -113,20 +114,18 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises bare RuntimeError subclasses
             raise BackendFailed(self.name, f"inference failed: {exc}") from None
 
-    def _feeds(self, request: InferRequest) -> dict[str, np.ndarray]:
+    def _feeds(self, request: InferRequest, model: str) -> dict[str, np.ndarray]:
+        """Bind the request's tensors to the model's inputs by name. KServe V1 ``instances`` have no
+        name: they feed the model's single input (a model with several cannot take them)."""
         if request.inputs is None:
             if len(self._inputs) != 1:
                 raise CodecError(f"model has {len(self._inputs)} inputs; KServe V1 instances can feed only one")
             name, datatype, _ = self._inputs[0]
             return {name: values_to_array(request.instances, datatype, "instances")}
         by_name = {name: (datatype, shape) for name, datatype, shape in self._inputs}
-        tensors = request.inputs
-        if len(tensors) == 1 and len(self._inputs) == 1 and tensors[0].name not in by_name:
-            tensors = (Tensor(self._inputs[0][0], tensors[0].datatype, tensors[0].data),)
+        check_known([t.name for t in request.inputs], by_name, model)
         feeds = {}
-        for t in tensors:
-            if t.name not in by_name:
-                raise CodecError(f"unknown input '{t.name}' (model inputs: {', '.join(by_name)})")
+        for t in request.inputs:
             datatype, shape = by_name[t.name]
             if t.datatype != datatype:
                 raise CodecError(f"input '{t.name}' must be {datatype}, got {t.datatype}")
@@ -145,7 +144,7 @@ class OnnxBackend:
         def describe(items: list[tuple[str, str, list[int]]]) -> list[dict[str, Any]]:
             return [{"name": n, "datatype": d, "shape": s} for n, d, s in items]
 
-        return {"platform": "onnxruntime", "inputs": describe(self._inputs), "outputs": describe(self._outputs)}
+        return {"platform": "onnxruntime_onnx", "inputs": describe(self._inputs), "outputs": describe(self._outputs)}
 
 
 def _dims(shape: list[Any]) -> list[int]:

@@ -56,6 +56,15 @@ def response_v2_outputs(response: InferResponse) -> list[dict[str, Any]]:
     return [encode_tensor(t) for t in response_tensors(response)]
 
 
+def answer_id(app_id: str | None, response: InferResponse, cached: bool) -> str | None:
+    """The ``id`` of the app's answer: the app's own when it sent one (the protocol requires it back),
+    else the id the backend gave the call that answered this request, if any (KServe and MLServer
+    generate one: it finds the call in their logs). A cache hit made no call, so it has no backend id."""
+    if app_id is not None:
+        return app_id
+    return None if cached else response.id
+
+
 def response_predictions(response: InferResponse) -> list[Any]:
     if response.predictions is not None:
         return response.predictions

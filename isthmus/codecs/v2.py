@@ -9,10 +9,12 @@ import orjson
 
 from isthmus.codecs.arrays import array_to_json, check_shape, json_to_array
 from isthmus.codecs.errors import CodecError
+from isthmus.codecs.names import check_name
 from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 _TENSOR_KEYS = frozenset(("name", "datatype", "shape", "data"))
+_ABSENT: Any = object()
 
 
 def loads(body: bytes, what: str = "request body") -> Any:
@@ -52,16 +54,53 @@ def decode_response(body: bytes, backend: str) -> InferResponse:
 
 
 def response_from_doc(doc: Mapping[str, Any], who: str) -> InferResponse:
-    """Keep a V2 answer's outputs as JSON after a structural check; tensors are decoded only if needed."""
+    """Keep a V2 answer's outputs as JSON after a structural check; tensors are decoded only if needed.
+
+    The nulls the protocol does not allow are dropped here, once per backend answer (so the cache
+    holds clean outputs too): ``"parameters": null`` in an output (KServe sends it), and parameters
+    whose value is null (a parameter is a string, number or boolean). Only an output that has one is
+    copied; the others pass as they came. A null ``id`` or ``parameters`` of the answer is as if
+    absent. A null (or mistyped) name, datatype, shape or data cannot be repaired: refused.
+    """
     outputs = doc["outputs"]
+    cleaned = None
     for i, t in enumerate(outputs):
         if type(t) is not dict or not t.keys() >= _TENSOR_KEYS:
             raise CodecError(f"{who}: outputs[{i}] must be an object with name, datatype, shape and data")
+        if type(t["name"]) is not str or type(t["datatype"]) is not str or type(t["shape"]) is not list:
+            raise CodecError(f"{who}: outputs[{i}]: name and datatype must be strings and shape a list")
+        if t["data"] is None:
+            raise CodecError(f"{who}: outputs[{i}] ('{t['name']}'): 'data' is null")
+        params = t.get("parameters", _ABSENT)
+        if params is _ABSENT or (type(params) is dict and None not in params.values()):
+            continue  # the common case: nothing to clean
+        if params is not None and type(params) is not dict:
+            raise CodecError(f"{who}: outputs[{i}] ('{t['name']}'): 'parameters' must be a JSON object")
+        if cleaned is None:
+            cleaned = list(outputs)
+        cleaned[i] = _without_null_parameters(t, params)
+    params = doc.get("parameters")
     return InferResponse(
-        v2_outputs=outputs,
+        v2_outputs=outputs if cleaned is None else cleaned,
         id=doc.get("id") if isinstance(doc.get("id"), str) else None,
-        parameters=doc.get("parameters") if isinstance(doc.get("parameters"), dict) else {},
+        parameters=_non_null(params) if type(params) is dict else {},
     )
+
+
+def _without_null_parameters(t: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
+    """The output ``t`` without its null parameters, and without ``parameters`` if none remain."""
+    kept = _non_null(params) if params else None
+    out = {}
+    for key, value in t.items():
+        if key != "parameters":
+            out[key] = value
+        elif kept:
+            out[key] = kept
+    return out
+
+
+def _non_null(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None} if None in params.values() else params
 
 
 def encode_request(request: InferRequest, inputs: tuple[Tensor, ...]) -> bytes:
@@ -120,8 +159,7 @@ def decode_tensor(doc: Any, field: str, index: int) -> Tensor:
         name, datatype, shape, data = doc["name"], doc["datatype"], doc["shape"], doc["data"]
     except KeyError as exc:
         raise CodecError(f"{field}[{index}]: missing '{exc.args[0]}'") from None
-    if type(name) is not str or not name:
-        raise CodecError(f"{field}[{index}]: 'name' must be a non-empty string")
+    check_name(name, field, index)
     params = doc.get("parameters")
     if params is not None and type(params) is not dict:
         raise CodecError(f"{field}[{index}] ('{name}'): 'parameters' must be a JSON object")
@@ -137,7 +175,7 @@ def _requested_outputs(doc: Any) -> tuple[str, ...]:
         return ()
     if not isinstance(doc, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in doc):
         raise CodecError("'outputs' must be a list of objects with a 'name'")
-    return tuple(o["name"] for o in doc)
+    return tuple(check_name(o["name"], "outputs", i) for i, o in enumerate(doc))
 
 
 def _parameters(doc: Any, where: str) -> Mapping[str, Any]:

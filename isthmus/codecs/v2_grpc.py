@@ -21,6 +21,7 @@ from tritonclient.grpc import service_pb2 as pb
 
 from isthmus.codecs.arrays import check_datatype
 from isthmus.codecs.errors import CodecError
+from isthmus.codecs.names import check_name
 from isthmus.codecs.tensors import DATATYPES, InferRequest, InferResponse, Tensor
 
 __all__ = [
@@ -76,7 +77,7 @@ def decode_request(msg: pb.ModelInferRequest) -> InferRequest:
             raise CodecError(f"duplicate input name(s): {', '.join(dupes)}")
     return InferRequest(
         inputs=tensors,
-        outputs=tuple(o.name for o in msg.outputs),
+        outputs=tuple(check_name(o.name, "outputs", i) for i, o in enumerate(msg.outputs)),
         parameters=params_from_pb(msg.parameters),
         id=msg.id or None,
     )
@@ -242,9 +243,7 @@ def _fill_contents(contents: pb.InferTensorContents, t: Tensor) -> None:
 
 
 def _tensor(t: Any, kind: str, index: int, raw: bytes | None, raw_field: str) -> Tensor:
-    name = t.name
-    if not name:
-        raise CodecError(f"{kind}[{index}]: 'name' must be a non-empty string")
+    name = check_name(t.name, kind, index)
     where = f"{kind}[{index}] ('{name}')"
     try:
         dtype = check_datatype(t.datatype)

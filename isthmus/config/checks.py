@@ -60,6 +60,7 @@ def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Pro
     if b.get("protocol") == "onnx":
         yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
         return
+    yield from _declared_tensors(b, path)
     endpoints = b.get("endpoints")
     problem = _grpc_target_problem if b.get("protocol") in ("tfserving-grpc", "kserve-v2-grpc") else _url_problem
     if isinstance(endpoints, list):
@@ -67,6 +68,37 @@ def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Pro
             reason = problem(url)
             if reason:
                 yield (*path, "endpoints", j), reason
+
+
+# protocols that send a tensor's name to the backend: KServe V1 instances go as one tensor named tensors.input_name
+_NAMED_TENSORS = ("kserve-v2", "kserve-v2-grpc", "tfserving-grpc")
+
+
+def _declared_tensors(b: dict[str, Any], path: FieldPath) -> Iterator[Problem]:
+    """Declared ``inputs`` / ``outputs``: names unique; and with one declared input, V1 instances
+    (sent as a tensor named ``tensors.input_name``) must get that input's name."""
+    for key in ("inputs", "outputs"):
+        specs = b.get(key)
+        if not isinstance(specs, list):
+            continue
+        seen: dict[str, int] = {}
+        for j, spec in enumerate(specs):
+            name = spec.get("name") if isinstance(spec, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                yield (*path, key, j, "name"), f"duplicate {key[:-1]} name '{name}' (first at {key}[{seen[name]}])"
+            else:
+                seen[name] = j
+        if key == "inputs" and len(seen) == 1 and b.get("protocol") in _NAMED_TENSORS:
+            (declared,) = seen
+            naming = b.get("tensors") if isinstance(b.get("tensors"), dict) else {}
+            input_name = naming.get("input_name", "input-0")
+            if isinstance(input_name, str) and input_name != declared:
+                yield (*path, "tensors", "input_name") if "tensors" in b else (*path, "inputs"), (
+                    f"KServe V1 instances are sent as a tensor named '{input_name}' (tensors.input_name), "
+                    f"which is not the declared input '{declared}': set tensors.input_name: {declared}"
+                )
 
 
 def _url_problem(url: Any) -> str | None:

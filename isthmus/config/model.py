@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, model_validator
 
 from isthmus.codecs.jsonmap import check_json, compile_request, compile_response, parse_pointer
 from isthmus.config.units import ByteSize, Duration
@@ -85,6 +86,26 @@ class TensorNamingConfig(_Frozen):
     datatype: Datatype = "FP32"
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _tensor_name(value: str) -> str:
+    if _CONTROL_CHARS.search(value):
+        raise ValueError("tensor names cannot contain control characters")
+    return value
+
+
+TensorName = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_tensor_name)]
+
+
+class TensorSpec(_Frozen):
+    """One input or output of a backend's model, as V2 model metadata describes it."""
+
+    name: TensorName
+    datatype: Datatype
+    shape: list[Annotated[StrictInt, Field(ge=-1)]] = Field(description="dimensions; -1 for a dynamic one (the batch)")
+
+
 class _HttpBackend(_Frozen):
     name: Name
     endpoints: list[str] = Field(min_length=1, description="base URLs; several are load-balanced round-robin")
@@ -93,6 +114,13 @@ class _HttpBackend(_Frozen):
     timeout: Duration = Field(10.0, description="per-request timeout")
     max_connections: int = Field(100, gt=0, description="connection pool size per backend")
     tensors: TensorNamingConfig = TensorNamingConfig()
+    inputs: list[TensorSpec] | None = Field(
+        None,
+        min_length=1,
+        description="the model's inputs, for model metadata and to refuse unknown input names before a call "
+        "(used when the backend's protocol has no metadata, or it gives none)",
+    )
+    outputs: list[TensorSpec] | None = Field(None, min_length=1, description="the model's outputs, for model metadata")
 
 
 class _RestBackend(_HttpBackend):

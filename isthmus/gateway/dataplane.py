@@ -13,7 +13,9 @@ from isthmus.cache.entry import Entry
 from isthmus.cache.keys import request_key
 from isthmus.cache.service import ResultCache
 from isthmus.codecs import InferRequest, InferResponse
+from isthmus.codecs.names import check_known
 from isthmus.config.model import RouteCacheConfig
+from isthmus.gateway.metadata import model_metadata
 from isthmus.gateway.state import GatewayState
 from isthmus.router import Decision, Route
 from isthmus.telemetry import Telemetry
@@ -113,6 +115,9 @@ class DataPlane:
         return route.decide(version, headers, self._random)
 
     async def _call(self, state: GatewayState, backend: str, request: InferRequest, ctx: CallContext) -> InferResponse:
+        declared = state.declared_inputs.get(backend)  # the inputs its config declares: unknown names are 400s
+        if declared is not None and request.inputs is not None:
+            check_known([t.name for t in request.inputs], declared, ctx.model)
         return await state.backends[backend].infer(request, ctx)
 
     async def _fallback(
@@ -204,21 +209,5 @@ class DataPlane:
         return any(results)
 
     async def model_metadata(self, model: str, version: str | None = None) -> dict[str, Any]:
-        state = self._state
-        route = state.routes.route(model)
-        if version is not None and version not in route.versions:
-            route.decide(version, {}, self._random)
-        found: Mapping[str, Any] = {}
-        for v in route.variants:
-            if version is None or v.version == version:
-                md = await state.backends[v.backend].metadata(model)
-                if md:
-                    found = md
-                    break
-        return {
-            "name": model,
-            "versions": list(route.versions),
-            "platform": found.get("platform", ""),
-            "inputs": found.get("inputs", []),
-            "outputs": found.get("outputs", []),
-        }
+        """The model's V2 metadata, complete, or :class:`isthmus.gateway.metadata.MetadataUnknown`."""
+        return await model_metadata(self._state, model, version)

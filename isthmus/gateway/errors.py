@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from isthmus.backends import BackendError
 from isthmus.codecs import CodecError
+from isthmus.gateway.metadata import MetadataUnknown
 from isthmus.router import RoutingError, UnknownModel, UnknownVersion
 
 
@@ -17,4 +18,6 @@ def http_status(exc: Exception) -> int | None:
         return 404
     if isinstance(exc, RoutingError):
         return 400
+    if isinstance(exc, MetadataUnknown):
+        return exc.status
     return None

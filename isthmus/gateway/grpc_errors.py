@@ -7,6 +7,7 @@ The gRPC twin of :mod:`isthmus.gateway.errors`:
     BackendUnavailable                         -> UNAVAILABLE      (REST 503)
     BackendTimeout, AppDeadlineExceeded        -> DEADLINE_EXCEEDED (REST 504)
     BackendFailed (answered an error or junk)  -> INTERNAL         (REST 502)
+    MetadataUnknown                            -> UNIMPLEMENTED (501) / UNAVAILABLE (503)
 
 Backend messages name the backend (``backend 'x' is unavailable: ...``).
 """
@@ -17,6 +18,7 @@ import grpc
 
 from isthmus.backends import BackendError, BackendRejected, BackendTimeout, BackendUnavailable
 from isthmus.codecs import CodecError
+from isthmus.gateway.metadata import MetadataUnknown
 from isthmus.router import RoutingError, UnknownModel, UnknownVersion
 
 
@@ -41,4 +43,6 @@ def grpc_status(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
         return grpc.StatusCode.NOT_FOUND, message
     if isinstance(exc, RoutingError):
         return grpc.StatusCode.INVALID_ARGUMENT, message
+    if isinstance(exc, MetadataUnknown):
+        return (grpc.StatusCode.UNAVAILABLE if exc.status == 503 else grpc.StatusCode.UNIMPLEMENTED), message
     return None

@@ -27,7 +27,7 @@ from isthmus import __version__
 from isthmus.backends import BackendError, BackendFailed
 from isthmus.backends.deadline import app_deadline
 from isthmus.codecs import CodecError, v2_grpc
-from isthmus.codecs.convert import response_tensors
+from isthmus.codecs.convert import answer_id, response_tensors
 from isthmus.codecs.v2_grpc import pb
 from isthmus.config import ConfigError, ConfigIssue, TLSConfig
 from isthmus.gateway.dataplane import Answer, DataPlane
@@ -113,7 +113,8 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         answer = await (call if remaining is None else _within(call, remaining))
         try:
             outputs = response_tensors(answer.response)
-            reply = v2_grpc.encode_response(outputs, model, answer.version, decoded.id, answer.response.parameters)
+            rid_out = answer_id(decoded.id, answer.response, answer.cache == "hit")
+            reply = v2_grpc.encode_response(outputs, model, answer.version, rid_out, answer.response.parameters)
         except CodecError as exc:  # the backend's answer cannot be a V2 gRPC answer: its fault
             raise BackendFailed(answer.backend, f"answer cannot be translated: {exc}") from None
         return answer, reply

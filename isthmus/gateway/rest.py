@@ -9,7 +9,7 @@ import orjson
 from isthmus import __version__
 from isthmus.backends import BackendFailed
 from isthmus.codecs import CodecError, v1, v2
-from isthmus.codecs.convert import response_predictions, response_v2_outputs
+from isthmus.codecs.convert import answer_id, response_predictions, response_v2_outputs
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
@@ -53,7 +53,8 @@ async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> R
     infer_request = v2.decode_request(await request.read())
     answer = await dp.infer(model, match.version, infer_request, request.headers, rid, client_identity(request))
     outputs = _translated(answer, response_v2_outputs)
-    out = v2.encode_response_doc(outputs, model, answer.version, infer_request.id, answer.response.parameters)
+    rid_out = answer_id(infer_request.id, answer.response, answer.cache == "hit")
+    out = v2.encode_response_doc(outputs, model, answer.version, rid_out, answer.response.parameters)
     return _answered(out, answer)
 
 

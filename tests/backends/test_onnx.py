@@ -75,16 +75,22 @@ async def test_inference_runs_in_the_pool_not_on_the_loop(onnx_models):
     assert threads and threads[0].startswith("onnx-local") and threads[0] != threading.main_thread().name
 
 
-async def test_v1_instances_and_positional_binding(onnx_models):
+async def test_v1_instances_feed_the_single_input_and_v2_inputs_bind_by_name_only(onnx_models):
     b = onnx_backend(onnx_models["double"])
     await b.start()
     try:
         r = await b.infer(InferRequest(instances=[[1, 2]]), CTX)
         np.testing.assert_array_equal(r.outputs[0].data, [[2, 4]])
-        r = await b.infer(v2.decode_request(orjson.dumps(v2_body([5], [1, 1], name="x"))), CTX)
+        r = await b.infer(v2.decode_request(orjson.dumps(v2_body([5], [1, 1], name="input-0"))), CTX)
         assert r.outputs[0].data.tolist() == [[10.0]]
+        for name in ("x", "../../etc/passwd", "input-0 ", "INPUT-0"):  # a single input is no longer bound by position
+            with pytest.raises(CodecError) as err:
+                await b.infer(v2.decode_request(orjson.dumps(v2_body([5], [1, 1], name=name))), CTX)
+            assert str(err.value) == f"unknown input {name!r} (model '{CTX.model}' has inputs: input-0)"
         md = await b.metadata("m")
+        assert md["platform"] == "onnxruntime_onnx"
         assert md["inputs"] == [{"name": "input-0", "datatype": "FP32", "shape": [-1, -1]}]
+        assert md["outputs"] == [{"name": "output-0", "datatype": "FP32", "shape": [-1, -1]}]
     finally:
         await b.close()
 
