@@ -14,6 +14,15 @@ from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
 from isthmus.gateway.identity import subject_of_der
+from isthmus.gateway.rest_extensions import (
+    all_stats,
+    explain_v1,
+    live_v1,
+    model_config,
+    model_stats,
+    models_v1,
+    repository_index,
+)
 from isthmus.gateway.routes import Match
 
 Handler = Callable[[DataPlane, Request, Match, str], Any]
@@ -74,6 +83,14 @@ HANDLERS: dict[str, Handler] = {
     "live": live,
     "ready": ready,
     "server_metadata": server_metadata,
+    # extensions (isthmus.gateway.rest_extensions)
+    "model_config": model_config,
+    "model_stats": model_stats,
+    "all_stats": all_stats,
+    "repository_index": repository_index,
+    "explain_v1": explain_v1,
+    "models_v1": models_v1,
+    "live_v1": live_v1,
 }
 
 
