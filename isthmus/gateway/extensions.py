@@ -12,6 +12,10 @@ from isthmus.gateway.model_config import VariantInfo, index_entry, model_config
 from isthmus.router import Route, UnknownVersion
 from isthmus.telemetry.model_stats import model_stats
 
+#: The Triton extension names the server metadata lists (REST ``GET /v2``, gRPC ``ServerMetadata``).
+#: Not ``model_repository``: the index is served, but loading and unloading are not.
+EXTENSIONS = ("model_configuration", "statistics")
+
 
 def _check_version(route: Route, version: str | None) -> None:
     if version is not None and version not in route.versions:

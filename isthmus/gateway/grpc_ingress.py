@@ -33,6 +33,7 @@ from isthmus.codecs.convert import response_tensors
 from isthmus.codecs.v2_grpc import pb
 from isthmus.config import ConfigError, ConfigIssue, TLSConfig
 from isthmus.gateway.dataplane import Answer, DataPlane
+from isthmus.gateway.extensions import EXTENSIONS
 from isthmus.gateway.grpc_errors import AppDeadlineExceeded, grpc_status
 from isthmus.gateway.grpc_extensions import ExtensionServicer
 from isthmus.gateway.grpc_health import GatewayHealth, serve_health_and_reflection
@@ -87,7 +88,7 @@ class InferenceServicer(ExtensionServicer):
         return pb.ServerReadyResponse(ready=self._dp.configured)
 
     async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name="isthmus", version=__version__, extensions=[])
+        return pb.ServerMetadataResponse(name="isthmus", version=__version__, extensions=EXTENSIONS)
 
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
         ready = await self._guarded(context, lambda: self._dp.model_ready(request.name, request.version or None))

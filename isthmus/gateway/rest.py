@@ -11,6 +11,7 @@ from isthmus.backends import BackendFailed
 from isthmus.codecs import CodecError, v1, v2
 from isthmus.codecs.convert import response_predictions, response_v2_outputs
 from isthmus.gateway.dataplane import Answer, DataPlane
+from isthmus.gateway.extensions import EXTENSIONS
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
 from isthmus.gateway.identity import subject_of_der
@@ -33,7 +34,7 @@ def _json(doc: object, status: int = 200) -> Response:
 
 
 async def server_metadata(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    return _json({"name": "isthmus", "version": __version__, "extensions": []})
+    return _json({"name": "isthmus", "version": __version__, "extensions": list(EXTENSIONS)})
 
 
 async def live(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:

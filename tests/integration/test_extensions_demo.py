@@ -56,6 +56,7 @@ def http_input(x: np.ndarray) -> th.InferInput:
 
 def test_model_config_over_grpc_and_http(demo):
     with tg.InferenceServerClient(demo.grpc) as client:
+        assert list(client.get_server_metadata().extensions) == ["model_configuration", "statistics"]
         config = client.get_model_config("demo", as_json=True)["config"]
         v2 = client.get_model_config("demo", "2").config
     assert config["name"] == "demo" and config["backend"] == "onnx"
