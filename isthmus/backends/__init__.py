@@ -7,6 +7,7 @@ from isthmus.backends.errors import (
     BackendRejected,
     BackendTimeout,
     BackendUnavailable,
+    BackendUnsupported,
 )
 from isthmus.backends.factory import build_backend, build_backends
 
@@ -17,6 +18,7 @@ __all__ = [
     "BackendRejected",
     "BackendTimeout",
     "BackendUnavailable",
+    "BackendUnsupported",
     "CallContext",
     "build_backend",
     "build_backends",

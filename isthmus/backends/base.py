@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 from isthmus.codecs import InferRequest, InferResponse
 
@@ -38,3 +38,11 @@ class Backend(Protocol):
     async def metadata(self, model: str) -> Mapping[str, Any] | None:
         """The backend's V2-style model metadata (inputs/outputs), or None if its dialect has none."""
         ...
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    """A backend whose model server explains predictions (KServe V1's ``:explain``): the app's JSON
+    body goes to it as is and its JSON answer comes back as is."""
+
+    async def explain(self, body: bytes, ctx: CallContext) -> bytes: ...

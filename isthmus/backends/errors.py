@@ -66,3 +66,14 @@ class BackendRejected(BackendError):
 
     def describe(self) -> str:
         return "rejected the request"
+
+
+class BackendUnsupported(BackendError):
+    """The chosen backend's protocol has no such operation (``:explain`` on a V2 server): 501."""
+
+    status = 501
+    kind = "unsupported"
+    fallback_ok = False
+
+    def describe(self) -> str:
+        return "cannot serve this request"

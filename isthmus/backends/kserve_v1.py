@@ -18,6 +18,10 @@ class KServeV1Backend(HttpModelBackend):
         data = await self.post(f"/v1/models/{self.remote_model(ctx.model)}:predict", body, ctx)
         return self.decoded(v1.decode_response, data, self.name, self.naming)
 
+    async def explain(self, body: bytes, ctx: CallContext) -> bytes:
+        """``POST /v1/models/{name}:explain`` with the app's body; the answer is the explainer's JSON."""
+        return await self.post(f"/v1/models/{self.remote_model(ctx.model)}:explain", body, ctx)
+
     async def ready(self, model: str) -> bool:
         try:
             status, data = await self.get(f"/v1/models/{self.remote_model(model)}")

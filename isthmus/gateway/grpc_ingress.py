@@ -1,7 +1,9 @@
 """The gRPC ingress: ``inference.GRPCInferenceService`` (Open Inference Protocol V2) on grpc.aio.
 
 ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata and ModelInfer, over the same
-:class:`DataPlane` as REST (routing, sticky / override keys, cache, coalescing, fallback). Request
+:class:`DataPlane` as REST, with the extensions ModelConfig, RepositoryIndex and ModelStatistics
+(:mod:`isthmus.gateway.grpc_extensions`; every other method is a clean UNIMPLEMENTED), beside
+``grpc.health.v1.Health`` and server reflection (:mod:`isthmus.gateway.grpc_health`) (routing, sticky / override keys, cache, coalescing, fallback). Request
 metadata plays the part of HTTP headers (gRPC keys are lower-case; config header names match them
 whatever their case). A ModelInfer answer carries ``x-isthmus-backend``, ``x-isthmus-cache`` and
 ``x-request-id`` as initial metadata; a failure carries ``x-isthmus-backend`` and ``x-request-id``
@@ -31,7 +33,10 @@ from isthmus.codecs.convert import answer_id, response_tensors
 from isthmus.codecs.v2_grpc import pb
 from isthmus.config import ConfigError, ConfigIssue, TLSConfig
 from isthmus.gateway.dataplane import Answer, DataPlane
+from isthmus.gateway.extensions import EXTENSIONS
 from isthmus.gateway.grpc_errors import AppDeadlineExceeded, grpc_status
+from isthmus.gateway.grpc_extensions import ExtensionServicer
+from isthmus.gateway.grpc_health import GatewayHealth, serve_health_and_reflection
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers
 from isthmus.gateway.identity import SubjectMemo
@@ -54,8 +59,12 @@ def metadata_headers(metadata: Iterable[Any] | None) -> Headers:
     return headers
 
 
-class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
-    """The V2 services Isthmus answers; the others (repository, shared memory, ...) are UNIMPLEMENTED."""
+#: The full names of the services on the listener besides health and reflection (listed by reflection).
+SERVICES = ("inference.GRPCInferenceService",)
+
+
+class InferenceServicer(ExtensionServicer):
+    """The V2 services Isthmus answers; the others (load/unload, shared memory, ...) are UNIMPLEMENTED."""
 
     def __init__(self, dataplane: DataPlane, mtls: bool = False, calls: GrpcCallTelemetry | None = None):
         self._dp = dataplane
@@ -79,7 +88,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         return pb.ServerReadyResponse(ready=self._dp.configured)
 
     async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name="isthmus", version=__version__, extensions=[])
+        return pb.ServerMetadataResponse(name="isthmus", version=__version__, extensions=EXTENSIONS)
 
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
         ready = await self._guarded(context, lambda: self._dp.model_ready(request.name, request.version or None))
@@ -158,6 +167,7 @@ class GrpcIngress:
         self.calls = GrpcCallTelemetry(telemetry if telemetry is not None else dataplane.telemetry)
         self._max_message_size = max_message_size
         self._server: grpc.aio.Server | None = None
+        self.health: GatewayHealth | None = None
 
     async def start(self, host: str, port: int, tls: TLSConfig | None = None, source: str = "config") -> int:
         credentials = server_credentials(tls, source) if tls is not None else None
@@ -172,6 +182,7 @@ class GrpcIngress:
         )
         mtls = tls is not None and tls.client_ca is not None
         service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self._dataplane, mtls, self.calls), server)
+        self.health = serve_health_and_reflection(server, self._dataplane, SERVICES)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
@@ -185,6 +196,8 @@ class GrpcIngress:
 
     async def stop(self, grace: float = 5.0) -> None:
         server, self._server = self._server, None
+        if self.health is not None:
+            self.health.drain()  # NOT_SERVING to watchers, whose streams end before the grace period
         if server is not None:
             await server.stop(grace)
 

@@ -11,9 +11,19 @@ from isthmus.backends import BackendFailed
 from isthmus.codecs import CodecError, v1, v2
 from isthmus.codecs.convert import answer_id, response_predictions, response_v2_outputs
 from isthmus.gateway.dataplane import Answer, DataPlane
+from isthmus.gateway.extensions import EXTENSIONS
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
 from isthmus.gateway.identity import subject_of_der
+from isthmus.gateway.rest_extensions import (
+    all_stats,
+    explain_v1,
+    live_v1,
+    model_config,
+    model_stats,
+    models_v1,
+    repository_index,
+)
 from isthmus.gateway.routes import Match
 
 Handler = Callable[[DataPlane, Request, Match, str], Any]
@@ -24,7 +34,7 @@ def _json(doc: object, status: int = 200) -> Response:
 
 
 async def server_metadata(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    return _json({"name": "isthmus", "version": __version__, "extensions": []})
+    return _json({"name": "isthmus", "version": __version__, "extensions": list(EXTENSIONS)})
 
 
 async def live(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
@@ -75,6 +85,14 @@ HANDLERS: dict[str, Handler] = {
     "live": live,
     "ready": ready,
     "server_metadata": server_metadata,
+    # extensions (isthmus.gateway.rest_extensions)
+    "model_config": model_config,
+    "model_stats": model_stats,
+    "all_stats": all_stats,
+    "repository_index": repository_index,
+    "explain_v1": explain_v1,
+    "models_v1": models_v1,
+    "live_v1": live_v1,
 }
 
 

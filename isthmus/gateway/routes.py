@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Endpoint = Literal[
-    "infer_v2", "predict_v1", "model_ready", "model_metadata", "model_ready_v1", "live", "ready", "server_metadata"
+    "infer_v2", "predict_v1", "model_ready", "model_metadata", "model_ready_v1", "live", "ready", "server_metadata",
+    # extensions (isthmus.gateway.rest_extensions)
+    "model_config", "model_stats", "all_stats", "repository_index", "explain_v1", "models_v1", "live_v1",
 ]
 
 # Most frequent first: the inference endpoints are tried before anything else.
@@ -15,6 +17,14 @@ _TABLE: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = (
     ("POST", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer"), "infer_v2"),
     ("POST", re.compile(r"/v1/models/([^/:]+):predict"), "predict_v1"),
     ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/ready"), "model_ready"),
+    # extensions (isthmus.gateway.rest_extensions); /v2/models/stats before a model's metadata, as Triton
+    ("GET", re.compile(r"/v2/models/stats"), "all_stats"),
+    ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/config"), "model_config"),
+    ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/stats"), "model_stats"),
+    ("POST", re.compile(r"/v2/repository/index"), "repository_index"),
+    ("POST", re.compile(r"/v1/models/([^/:]+):explain"), "explain_v1"),
+    ("GET", re.compile(r"/v1/models"), "models_v1"),
+    ("GET", re.compile(r"/"), "live_v1"),
     ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?"), "model_metadata"),
     ("GET", re.compile(r"/v1/models/([^/:]+)"), "model_ready_v1"),
     ("GET", re.compile(r"/v2/health/live"), "live"),

@@ -94,6 +94,11 @@ class Metrics:
     def request_done(self, model: str, variant: str, status: str, transport: str, cache: str, seconds: float) -> None:
         self._record_duration(seconds, (model, variant, status, transport, cache))
 
+    def request_totals(self) -> dict[tuple[str, ...] | None, tuple[int, float, int]]:
+        """The request histogram's series: ``(model, variant, status, transport, cache) -> (count,
+        seconds, last record in ns since the epoch)`` (the statistics extension reads these)."""
+        return self._duration.totals()
+
     # --- rare events ---------------------------------------------------------------------------
 
     def request_failed(self, model: str, variant: str, kind: str, transport: str) -> None:

@@ -11,6 +11,10 @@ Prometheus exposition and OTLP encoding are still the SDK's.
 Export may run on another thread (the OTLP reader's); the hot path only mutates lists in place
 and inserts new keys, and a snapshot copies each list in one step under the GIL. A series' count
 is derived from its buckets, so count and buckets always agree.
+
+Each series also keeps the wall-clock time of its last record (one store per request), so the
+statistics extension (:mod:`isthmus.telemetry.model_stats`) reads its counts, durations and
+``last_inference`` from :meth:`RequestHistogram.totals` instead of keeping counters of its own.
 """
 
 from __future__ import annotations
@@ -54,9 +58,9 @@ class RequestHistogram:
         self._clock_ns = clock_ns
         self._start_ns = clock_ns()
         n = len(self.bounds) + 1
-        self._sum_at, self._min_at, self._max_at = n, n + 1, n + 2
-        self._empty = [0] * n + [0.0, float("inf"), float("-inf")]
-        # key -> [bucket counts..., sum, min, max]
+        self._sum_at, self._min_at, self._max_at, self._last_at = n, n + 1, n + 2, n + 3
+        self._empty = [0] * n + [0.0, float("inf"), float("-inf"), 0]
+        # key -> [bucket counts..., sum, min, max, time of the last record (ns since the epoch)]
         self._series: dict[tuple[str, ...] | None, list[float]] = {}
 
     def record(self, seconds: float, key: tuple[str, ...]) -> None:
@@ -69,6 +73,7 @@ class RequestHistogram:
             series[self._min_at] = seconds
         if seconds > series[self._max_at]:
             series[self._max_at] = seconds
+        series[self._last_at] = self._clock_ns()
 
     def _new_series(self, key: tuple[str, ...]) -> list[float]:
         if len(key) != len(self.attribute_names):
@@ -77,6 +82,16 @@ class RequestHistogram:
             return self._series.setdefault(None, list(self._empty))
         series = self._series[key] = list(self._empty)
         return series
+
+    def totals(self) -> dict[tuple[str, ...] | None, tuple[int, float, int]]:
+        """``key -> (count, sum of the recorded values, time of the last record in ns since the
+        epoch)`` for every series (the overflow series' key is None); each read in one copy."""
+        n = self._sum_at
+        out = {}
+        for key, live in list(self._series.items()):
+            series = list(live)
+            out[key] = (int(sum(series[:n])), series[n], int(series[n + 3]))
+        return out
 
     def metric(self) -> Metric | None:
         """The histogram as an OTel metric (cumulative), or None before the first record."""

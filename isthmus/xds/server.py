@@ -12,7 +12,9 @@ import logging
 from typing import AsyncIterator, Callable, Union
 
 import grpc
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from envoy.service.discovery.v3 import ads_pb2, ads_pb2_grpc, discovery_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from isthmus.xds.base import ConfigWatcher, NoCallbacks, StreamCallbacks
 from isthmus.xds.stream_delta import DeltaStream
@@ -72,12 +74,32 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             queue.put_nowait(_END)
 
 
+ADS_SERVICE = ads_pb2.DESCRIPTOR.services_by_name["AggregatedDiscoveryService"].full_name
+
+
+class ControlPlaneHealth(health.aio.HealthServicer):
+    """grpcio-health-checking's servicer (statuses set by the server), with ``List``, which it lacks
+    (the base class's would raise NotImplementedError and log a traceback)."""
+
+    async def List(self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext) -> health_pb2.HealthListResponse:  # noqa: N802
+        statuses = {name: health_pb2.HealthCheckResponse(status=s) for name, s in self._server_status.items()}
+        return health_pb2.HealthListResponse(statuses=statuses)
+
+
 async def start_ads_server(
     watcher: ConfigWatcher, callbacks: StreamCallbacks | None = None, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[grpc.aio.Server, int]:
-    """A started grpc.aio server on ``host:port`` (0: any free port); returns it and its port."""
+    """A started grpc.aio server on ``host:port`` (0: any free port); returns it and its port.
+
+    Beside ADS it serves ``grpc.health.v1.Health`` (``""`` and the ADS service: SERVING while it
+    runs; the control plane has scanned its config directory before it starts) and server reflection.
+    """
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_concurrent_streams", 1 << 20)])
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(AdsServer(watcher, callbacks), server)
+    checks = ControlPlaneHealth()
+    await checks.set(ADS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    reflection.enable_server_reflection((ADS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind the xDS server to {host}:{port}")

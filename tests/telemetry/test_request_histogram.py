@@ -162,3 +162,14 @@ def test_snapshot_while_another_thread_records_stays_consistent():
     finally:
         stop.set()
         t.join()
+
+
+def test_totals_count_sum_and_time_of_the_last_record():
+    ticks = iter([5, 10, 20, 30])  # the first tick is the histogram's start time
+    h = RequestHistogram("x", "s", "d", (0.001, 0.01), NAMES, clock_ns=lambda: next(ticks))
+    h.record(0.002, ("m", "a"))
+    h.record(0.5, ("m", "a"))
+    h.record(0.0001, ("m", "b"))
+    totals = h.totals()
+    assert totals[("m", "a")][0] == 2 and totals[("m", "a")][1] == pytest.approx(0.502)
+    assert totals[("m", "a")][2] == 20 and totals[("m", "b")] == (1, 0.0001, 30)

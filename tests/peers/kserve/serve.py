@@ -1,6 +1,6 @@
 """KServe peer: a real ``kserve.ModelServer`` REST server with one custom model.
 
-Serves KServe V1 (``POST /v1/models/NAME:predict``) and the Open Inference
+Serves KServe V1 (``POST /v1/models/NAME:predict`` and ``:explain``) and the Open Inference
 Protocol V2 (``POST /v2/models/NAME/infer``, model metadata and readiness) on
 127.0.0.1 only. Readiness URL: ``GET /v2/health/ready``.
 
@@ -73,6 +73,17 @@ def main(argv: list[str]) -> int:
                 return {"predictions": affine_instances(payload["instances"], self.offset)}
             except InvalidInstances as exc:
                 raise InvalidInput(str(exc)) from exc
+
+        async def explain(self, payload, headers=None):
+            """KServe's ``:explain`` (``POST /v1/models/NAME:explain``): each input's contribution to
+            ``input * 2 + offset`` (its ``input * 2``), and the offset every output gets."""
+            if not isinstance(payload, dict) or set(payload) != {"instances"}:
+                raise InvalidInput('V1 explain body must be {"instances": [...]}')
+            try:
+                contributions = affine_instances(payload["instances"], 0.0)
+            except InvalidInstances as exc:
+                raise InvalidInput(str(exc)) from exc
+            return {"explanations": contributions, "offset": self.offset, "explainer": "affine"}
 
         def _predict_v2(self, request: InferRequest) -> InferResponse:
             tensors = {tensor.name: tensor for tensor in request.inputs}
