@@ -193,7 +193,7 @@ def changed(draw, spec: dict[str, Any], change: str) -> tuple[dict[str, Any], di
         taken = {x["name"] for x in spec["inputs"]}
         t["name"] = draw(st.sampled_from(["c", "d", "e"]).filter(lambda n: n not in taken))
     elif change == "parameter":
-        spec["parameters"]["priority"] = spec["parameters"].get("priority", 0) + 10
+        spec["parameters"]["priority"] = 99 if spec["parameters"].get("priority") != 99 else 98
     elif change == "output":
         spec["outputs"].append({"name": "extra", "parameters": {}})
     elif change == "output_parameter":
