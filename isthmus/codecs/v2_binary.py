@@ -17,6 +17,7 @@ import math
 from typing import Any, Mapping
 
 import numpy as np
+import orjson
 
 from isthmus.codecs import v2
 from isthmus.codecs.arrays import check_datatype, check_shape
@@ -91,6 +92,28 @@ def _binary_tensor(doc: dict[str, Any], where: str, params: Mapping[str, Any], r
         raise CodecError(f"{where}: {exc}") from None
     rest = {k: v for k, v in params.items() if k != v2.BINARY_DATA_SIZE}
     return Tensor(name, datatype, arr, rest)
+
+
+def encode_request(request: InferRequest, inputs: tuple[Tensor, ...]) -> tuple[bytes, int]:
+    """``inputs`` (the request's tensors, translated if need be) as a body with every input in binary:
+    ``(body, JSON length)``. Outputs are asked for in JSON (no ``binary_data``)."""
+    docs: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for t in inputs:
+        raw = raw_bytes(t)
+        chunks.append(raw)
+        params = dict(t.parameters)
+        params[v2.BINARY_DATA_SIZE] = len(raw)
+        docs.append({"name": t.name, "datatype": t.datatype, "shape": list(t.shape), "parameters": params})
+    doc: dict[str, Any] = {"inputs": docs}
+    if request.id is not None:
+        doc["id"] = request.id
+    if request.parameters:
+        doc["parameters"] = dict(request.parameters)
+    if request.outputs:
+        doc["outputs"] = v2.requested_outputs_doc(request)
+    header = orjson.dumps(doc)
+    return b"".join([header, *chunks]), len(header)
 
 
 # --- the binary layout of one tensor ------------------------------------------------------------

@@ -46,6 +46,8 @@ def _backend_names(backends: list[Any]) -> Iterator[Problem]:
 
 
 def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Problem]:
+    if b.get("binary_inputs") and b.get("protocol") == "kserve-v1":
+        yield (*path, "binary_inputs"), "only kserve-v2 backends take binary tensor data over REST"
     if b.get("protocol") == "onnx":
         yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
         return
