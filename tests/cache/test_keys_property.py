@@ -76,8 +76,9 @@ def spell_number(draw, datatype: str, v: Any) -> Any:
         return Raw(draw(st.sampled_from([str(v), f"{v}.0", f"{v}e0"])))
     f = float(v)
     spellings = [repr(f)]
-    if datatype != "FP64":  # the float64 spelling of a float32/float16 value: the same tensor
+    if datatype != "FP64":  # the float64 spelling and the shortest FP32/FP16 one ("0.1"): the same tensor
         spellings.append(repr(float(np.asarray(f, DTYPES[datatype]))))
+        spellings.append(str(DTYPES[datatype](f)))
     if f == int(f) and abs(f) < 1e15 and math.copysign(1.0, f) > 0:  # "0" would be +0.0 for -0.0
         spellings += [str(int(f)), f"{int(f)}e0"]
     return Raw(draw(st.sampled_from(spellings)))
