@@ -68,7 +68,7 @@ def decode_request(body: bytes, header_length: str) -> InferRequest:
 
 
 def _header_length(value: str, body_size: int) -> int:
-    if not value.isdigit():  # also refuses a sign, spaces or several values
+    if not (value.isascii() and value.isdigit()):  # also refuses a sign, spaces, several values, "²"
         raise CodecError(f"Inference-Header-Content-Length must be a number of bytes, got {value!r}")
     n = int(value)
     if n == 0 or n > body_size:

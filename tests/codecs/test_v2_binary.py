@@ -54,6 +54,13 @@ def test_every_fixed_size_datatype_round_trips(datatype, values):
     assert v2_binary.raw_bytes(t) == values.astype(values.dtype.newbyteorder("<")).tobytes()
 
 
+def test_empty_tensors_in_binary():
+    doc = {"inputs": [binary_input("x", "FP32", [0, 3], 0), binary_input("s", "BYTES", [0], 0)]}
+    body, n = binary_body(doc)
+    x, s = v2_binary.decode_request(body, n).inputs
+    assert x.data.shape == (0, 3) and s.data.shape == (0,)
+
+
 def test_bytes_tensors_with_length_prefixes_any_bytes_at_all():
     items = [b"hello", b"", b"\xff\x00\xfe", "żółw".encode()]
     raw = bytes_layout(*items)
@@ -138,6 +145,7 @@ F4 = np.zeros(2, np.float32).tobytes()
         ({"inputs": [binary_input("x", "FP32", [2], 8)]}, [F4], "0", "Inference-Header-Content-Length is 0"),
         ({"inputs": [binary_input("x", "FP32", [2], 8)]}, [F4], "-5", "must be a number of bytes, got '-5'"),
         ({"inputs": [binary_input("x", "FP32", [2], 8)]}, [F4], "12, 12", "must be a number of bytes"),
+        ({"inputs": [binary_input("x", "FP32", [2], 8)]}, [F4], "\xb2", "must be a number of bytes"),
         ({"inputs": [binary_input("x", "FP8", [2], 8)]}, [F4], None, "inputs[0] ('x'): unsupported datatype 'FP8'"),
         ({"inputs": [binary_input("x", "FP32", [-2], 8)]}, [F4], None, "negative dimensions"),
         ({"inputs": [binary_input("s", "BYTES", [2], 7)]}, [bytes_layout(b"abc")], None,
