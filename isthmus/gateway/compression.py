@@ -6,8 +6,11 @@ applied. The size limit of the listener applies to the *decompressed* body: :mod
 incrementally with ``max_length``, so a compression bomb is refused (413) after at most the limit
 is produced, never allocated whole. Any other coding is a 415 naming it.
 
-Answers: gzip or deflate when the app accepts one (q-values honoured, gzip preferred) and the
-body is at least :data:`MIN_SIZE` bytes; smaller answers are not worth the CPU.
+Answers (inference answers only, :func:`compressed`): gzip or deflate when the app accepts one
+(q-values honoured, gzip preferred) and the body is at least :data:`MIN_SIZE` bytes; smaller
+answers are not worth the CPU. Other endpoints are never compressed, as Triton does:
+tritonclient's asyncio client sends aiohttp's default ``Accept-Encoding: gzip, deflate`` with
+decompression off, and reads ``Content-Encoding`` on inference answers only.
 
 Hand-written on :mod:`zlib` (the standard library): the ingress is its own HTTP server
 (:mod:`isthmus.gateway.http_server`), so no framework's middleware applies, and the bounded
@@ -17,6 +20,7 @@ inflate is the part that matters.
 from __future__ import annotations
 
 import zlib
+from typing import Mapping
 
 from isthmus.gateway.http_types import Response
 
@@ -121,6 +125,14 @@ def chosen_coding(accept_encoding: str) -> str | None:
         if q > best_q:
             best, best_q = coding, q
     return best
+
+
+def compressed(headers: Mapping[str, str], response: Response) -> Response:
+    """``response`` compressed if the request's ``headers`` (lower-case names) accept it and it is worth it."""
+    if len(response.body) < MIN_SIZE:
+        return response
+    accept = headers.get("accept-encoding")
+    return response if accept is None else compress_response(response, accept)
 
 
 def compress_response(response: Response, accept_encoding: str) -> Response:

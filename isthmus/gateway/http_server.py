@@ -4,7 +4,7 @@ aiohttp's server cost more per request than the rest of the proxy path
 (docs/benchmarks.md), so the ingress parses with httptools directly, as
 uvicorn does, and keeps only what an inference endpoint needs: keep-alive,
 pipelining (answers in order), chunked request bodies, ``Expect:
-100-continue``, gzip/deflate request bodies and answers
+100-continue``, gzip/deflate request bodies
 (:mod:`isthmus.gateway.compression`), a body size limit answered with 413
 (on the decompressed body), malformed requests
 answered with 400, HEAD, idle-connection timeouts, TLS (through asyncio),
@@ -22,7 +22,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from isthmus.gateway.compression import MIN_SIZE, BodyError, compress_response, decode_body
+from isthmus.gateway.compression import BodyError, decode_body
 from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers, Request, Response, json_error
 
@@ -221,10 +221,6 @@ class HttpProtocol(asyncio.Protocol):
                 finally:
                     self._server.in_flight -= 1
                     self._busy = False
-                if len(response.body) >= MIN_SIZE:
-                    accept = dict.get(request.headers, "accept-encoding")
-                    if accept is not None:
-                        response = compress_response(response, accept)
                 keep_alive = keep_alive and not self._server.stopping
                 self._write(encode_response(response, keep_alive, request.method == "HEAD"))
                 if not keep_alive:

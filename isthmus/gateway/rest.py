@@ -10,6 +10,7 @@ from isthmus import __version__
 from isthmus.backends import BackendFailed
 from isthmus.codecs import CodecError, InferRequest, v1, v2, v2_binary
 from isthmus.codecs.convert import response_predictions, response_v2_outputs
+from isthmus.gateway.compression import compressed
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
@@ -57,10 +58,10 @@ async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> R
         infer_request = v2_binary.decode_request(body, header_length)
     answer = await dp.infer(model, match.version, infer_request, request.headers, rid, client_identity(request))
     if infer_request.binary_outputs is not None:
-        return _binary_answer(answer, infer_request, model)
+        return compressed(request.headers, _binary_answer(answer, infer_request, model))
     outputs = _translated(answer, response_v2_outputs)
     out = v2.encode_response_doc(outputs, model, answer.version, infer_request.id, answer.response.parameters)
-    return _answered(out, answer)
+    return compressed(request.headers, _answered(out, answer))
 
 
 def _binary_answer(answer: Answer, infer_request: InferRequest, model: str) -> Response:
@@ -82,7 +83,7 @@ async def predict_v1(dp: DataPlane, request: Request, match: Match, rid: str) ->
     dp.state.routes.route(model)
     infer_request = v1.decode_request(await request.read())
     answer = await dp.infer(model, None, infer_request, request.headers, rid, client_identity(request))
-    return _answered(v1.encode_response(_translated(answer, response_predictions)), answer)
+    return compressed(request.headers, _answered(v1.encode_response(_translated(answer, response_predictions)), answer))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from isthmus.gateway.compression import BodyError, chosen_coding, compress_response, decode_body
+from isthmus.gateway.compression import MIN_SIZE, BodyError, chosen_coding, compress_response, compressed, decode_body
 from isthmus.gateway.http_types import Response
 
 DATA = b'{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3],"data":[1,2,3]}]}' * 50
@@ -113,3 +113,10 @@ def test_answers_are_compressed_and_say_so(accept, decompress):
 def test_answer_not_compressed_when_nothing_acceptable():
     resp = compress_response(Response(200, DATA), "br")
     assert resp.body == DATA and "Content-Encoding" not in resp.headers
+
+
+def test_only_answers_worth_it_are_compressed():
+    small, big = b"x" * (MIN_SIZE - 1), b"x" * MIN_SIZE
+    assert compressed({"accept-encoding": "gzip"}, Response(200, small)).body == small
+    assert gzip.decompress(compressed({"accept-encoding": "gzip"}, Response(200, big)).body) == big
+    assert compressed({}, Response(200, big)).body == big

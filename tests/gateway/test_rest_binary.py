@@ -14,7 +14,8 @@ import tritonclient.http as th
 import tritonclient.http.aio as tha
 
 from isthmus.backends.fake import FakeBackend
-from isthmus.codecs import InferRequest, InferResponse, Tensor
+from isthmus.codecs import InferRequest, InferResponse, Tensor, TensorNaming
+from isthmus.codecs.convert import request_tensors
 
 CONFIG = {
     "listener": {"address": "127.0.0.1:0", "max_body_size": "64KiB"},
@@ -27,7 +28,7 @@ def echo(request: InferRequest, ctx) -> InferResponse:
     """Every input back as an output named ``out-<name>``; a classification output parameter is honoured
     as Triton does: the top-k values as "value:index" strings."""
     outputs = []
-    for t in request.inputs or ():
+    for t in request_tensors(request, TensorNaming()):  # V1 instances too
         name = f"out-{t.name}"
         k = request.output_parameters.get(name, {}).get("classification")
         if k:
@@ -249,3 +250,22 @@ async def test_answers_are_compressed_only_when_asked_and_worth_it(server, http,
     small = orjson.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]})
     status, headers, answer = await post(http, server, small, {"Accept-Encoding": coding})
     assert "Content-Encoding" not in headers and orjson.loads(answer)["outputs"][0]["data"] == [1.0]
+
+
+async def test_v1_answers_are_compressed_when_asked_too(server, http):
+    body = orjson.dumps({"instances": [[0.25] * 300]})
+    async with http.post(server.url + "/v1/models/echo:predict", data=body, headers={"Accept-Encoding": "gzip"},
+                         auto_decompress=False) as r:
+        assert r.status == 200 and r.headers["Content-Encoding"] == "gzip"
+        assert orjson.loads(gzip.decompress(await r.read())) == {"predictions": [[0.25] * 300]}
+
+
+async def test_metadata_is_never_compressed_for_the_asyncio_clients_sake(server):
+    """tritonclient.http.aio sends aiohttp's default Accept-Encoding with decompression off, and reads
+    Content-Encoding on inference answers only."""
+    client = tha.InferenceServerClient(host(server))
+    try:
+        assert (await client.get_model_metadata("echo"))["name"] == "echo"
+        assert (await client.get_server_metadata())["extensions"] == ["binary_tensor_data"]
+    finally:
+        await client.close()
