@@ -2,10 +2,14 @@
 
 Two requests share a key exactly when the same variant would compute the
 same answer for them: same public model, resolved backend and version,
-tenant, parameters, requested outputs, and tensors equal *as tensors* —
-JSON key order, whitespace and number spelling (``1`` vs ``1.0`` for FP32)
-do not matter, because tensor data is hashed as the bytes of its declared
-datatype.
+tenant, request parameters, requested outputs with their parameters (e.g.
+``{"classification": 2}``), the outputs wanted as binary tensor data, the
+TF Serving signature, and tensors equal *as tensors*. What only spells the
+request differently does not matter: JSON key order, whitespace and number
+spelling (``1`` vs ``1.0`` for FP32), tensors sent as JSON or as binary
+tensor data (data is hashed as the bytes of its declared datatype), the
+wire-form parameters (``binary_data_size``: the decoders drop them) and the
+request id. tests/cache/test_keys_property.py checks both directions.
 """
 
 from __future__ import annotations
@@ -30,8 +34,15 @@ def request_key(
 ) -> str:
     h = hashlib.blake2b(digest_size=20, person=b"isthmus-cache")
     # orjson-encoded strings and lists, so no separator inside a name can make two keys meet
-    h.update(orjson.dumps([model, backend, version, tenant, sorted(request.outputs)]))
+    h.update(orjson.dumps([model, backend, version, tenant, sorted(request.outputs), request.signature_name]))
     h.update(_canonical(request.parameters) if request.parameters else b"{}")
+    if request.output_parameters:
+        h.update(b"outputs")
+        h.update(_canonical(request.output_parameters))
+    binary = request.binary_outputs
+    if binary is not None:  # canonical already (isthmus.codecs.v2.binary_choice)
+        h.update(b"binary")
+        h.update(orjson.dumps([binary.default, sorted(binary.named.items())]))
     if request.inputs is not None:
         tensors = request.inputs if len(request.inputs) == 1 else sorted(request.inputs, key=lambda t: t.name)
         for t in tensors:

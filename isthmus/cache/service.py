@@ -20,6 +20,7 @@ from isthmus.cache.entry import Entry, decode_entry, encode_entry
 from isthmus.cache.errors import CacheError, RedisConnecting
 from isthmus.cache.memory import MemoryTier
 from isthmus.cache.redis_tier import RedisTier
+from isthmus.codecs import CodecError
 from isthmus.config.model import CacheConfig, RouteCacheConfig
 
 Status = Literal["hit", "miss"]
@@ -100,7 +101,11 @@ class ResultCache:
         return entry, False
 
     async def put(self, key: str, entry: Entry, policy: RouteCacheConfig) -> bool:
-        data = encode_entry(entry)
+        try:
+            data = encode_entry(entry)
+        except CodecError:  # BYTES that are not UTF-8 (binary tensor data): the JSON entry cannot hold them
+            self.stats["unstorable"] += 1
+            return False
         if len(data) > policy.max_entry_size:
             self.stats["oversize"] += 1
             return False

@@ -64,6 +64,22 @@ class TensorNaming:
     datatype: str = "FP32"
 
 
+@dataclass(frozen=True, slots=True)
+class BinaryOutputs:
+    """Which outputs the app wants as binary tensor data (the REST binary tensor data extension).
+
+    ``default`` is the request's ``binary_data_output`` parameter; ``named`` holds the outputs whose
+    own ``binary_data`` parameter says otherwise (only those, so that equal choices are equal objects).
+    Built only when some output is binary: a request without it has ``binary_outputs=None``.
+    """
+
+    default: bool = False
+    named: Mapping[str, bool] = field(default_factory=dict)
+
+    def wants(self, name: str) -> bool:
+        return self.named.get(name, self.default)
+
+
 @dataclass(slots=True)  # treated as immutable; not frozen (see above)
 class InferRequest:
     """One inference request, in the form the app sent it.
@@ -75,6 +91,8 @@ class InferRequest:
     ``output_parameters`` holds, per requested output name, the parameters the
     app gave it that can change the answer (e.g. ``{"classification": 2}``);
     parameters that only describe the wire form (``binary_data``) are not in it.
+    ``binary_outputs`` says which outputs the app wants back as binary tensor data
+    (None: all in JSON); it is the ingress's business, never sent to a backend as such.
     ``signature_name`` is the TF Serving SignatureDef the app asked for (None:
     the backend's configured one).
     """
@@ -87,6 +105,7 @@ class InferRequest:
     raw_v2: bytes | None = None
     output_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     signature_name: str | None = None
+    binary_outputs: BinaryOutputs | None = None
 
 
 @dataclass(slots=True)  # treated as immutable; not frozen (see above)

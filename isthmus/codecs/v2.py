@@ -10,11 +10,16 @@ import orjson
 from isthmus.codecs.arrays import array_to_json, check_shape, json_to_array
 from isthmus.codecs.errors import CodecError
 from isthmus.codecs.names import check_name
-from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor
+from isthmus.codecs.tensors import BinaryOutputs, InferRequest, InferResponse, Tensor
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 _TENSOR_KEYS = frozenset(("name", "datatype", "shape", "data"))
 _ABSENT: Any = object()
+# the binary tensor data extension's parameters (isthmus.codecs.v2_binary): they describe the wire
+# form, not the answer, so they are taken out of the request the gateway keeps
+BINARY_DATA_SIZE = "binary_data_size"  # an input's or output's binary byte count
+BINARY_DATA = "binary_data"  # a requested output's: answer it in binary
+BINARY_DATA_OUTPUT = "binary_data_output"  # the request's: every output in binary unless it says otherwise
 
 
 def loads(body: bytes, what: str = "request body") -> Any:
@@ -26,24 +31,66 @@ def loads(body: bytes, what: str = "request body") -> Any:
 
 def decode_request(body: bytes) -> InferRequest:
     doc = loads(body)
+    tensors = tuple([decode_tensor(t, "inputs", i) for i, t in enumerate(request_inputs(doc))])
+    return build_request(doc, tensors, body)
+
+
+def request_inputs(doc: Any) -> list[Any]:
+    """The ``inputs`` list of a V2 request document, checked to be a non-empty list."""
     if type(doc) is not dict:
         raise CodecError("request body must be a JSON object with an 'inputs' list")
     inputs = doc.get("inputs")
     if type(inputs) is not list or not inputs:
         raise CodecError("request needs a non-empty 'inputs' list")
-    tensors = tuple([decode_tensor(t, "inputs", i) for i, t in enumerate(inputs)])
+    return inputs
+
+
+def build_request(doc: dict[str, Any], tensors: tuple[Tensor, ...], raw: bytes | None) -> InferRequest:
+    """The request of a V2 document whose inputs are decoded (from JSON, or from binary tensor data).
+
+    ``raw``: the body, forwarded as is to a V2 backend unless the app asked for binary outputs (a
+    backend would then answer in binary too: the request is re-encoded without the wire-form
+    parameters instead).
+    """
     if len(tensors) > 1:
         names = [t.name for t in tensors]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise CodecError(f"duplicate input name(s): {', '.join(dupes)}")
+    params = _parameters(doc.get("parameters"), "parameters")
+    default_binary = False
+    if params and BINARY_DATA_OUTPUT in params:
+        default_binary = params[BINARY_DATA_OUTPUT]
+        if type(default_binary) is not bool:
+            raise CodecError(f"parameter '{BINARY_DATA_OUTPUT}' must be true or false")
+        params = {k: v for k, v in params.items() if k != BINARY_DATA_OUTPUT}
+        raw = None
+    outputs_doc = doc.get("outputs")
+    names: tuple[str, ...] = ()
+    out_params: Mapping[str, Mapping[str, Any]] = _NO_PARAMS
+    binary: Mapping[str, bool] = _NO_PARAMS
+    if outputs_doc is not None:
+        out_params, binary = {}, {}
+        names = _requested_outputs(outputs_doc, out_params, binary)
+        if binary:
+            raw = None
     return InferRequest(
         inputs=tensors,
-        outputs=_requested_outputs(doc.get("outputs")),
-        parameters=_parameters(doc.get("parameters"), "parameters"),
+        outputs=names,
+        parameters=params,
         id=_optional_str(doc.get("id"), "id"),
-        raw_v2=body,
+        raw_v2=raw,
+        output_parameters=out_params,
+        binary_outputs=binary_choice(default_binary, binary) if default_binary or binary else None,
     )
+
+
+def binary_choice(default: bool, named: Mapping[str, bool]) -> BinaryOutputs | None:
+    """The app's binary-output choice in its one canonical form; None when every output is JSON."""
+    named = {n: b for n, b in named.items() if b is not default}
+    if not default and not named:
+        return None
+    return BinaryOutputs(default, named)
 
 
 def decode_response(body: bytes, backend: str) -> InferResponse:
@@ -110,8 +157,16 @@ def encode_request(request: InferRequest, inputs: tuple[Tensor, ...]) -> bytes:
     if request.parameters:
         doc["parameters"] = dict(request.parameters)
     if request.outputs:
-        doc["outputs"] = [{"name": n} for n in request.outputs]
+        doc["outputs"] = requested_outputs_doc(request)
     return orjson.dumps(doc)
+
+
+def requested_outputs_doc(request: InferRequest) -> list[dict[str, Any]]:
+    """``outputs`` of a V2 request: each requested name with its answer-changing parameters."""
+    params = request.output_parameters
+    if not params:
+        return [{"name": n} for n in request.outputs]
+    return [{"name": n, "parameters": dict(params[n])} if n in params else {"name": n} for n in request.outputs]
 
 
 def encode_response(
@@ -158,11 +213,21 @@ def decode_tensor(doc: Any, field: str, index: int) -> Tensor:
     try:
         name, datatype, shape, data = doc["name"], doc["datatype"], doc["shape"], doc["data"]
     except KeyError as exc:
-        raise CodecError(f"{field}[{index}]: missing '{exc.args[0]}'") from None
+        missing = exc.args[0]
+        params = doc.get("parameters")
+        if missing == "data" and field == "inputs" and type(params) is dict and BINARY_DATA_SIZE in params:
+            raise CodecError(
+                f"{field}[{index}] has '{BINARY_DATA_SIZE}' but the request has no Inference-Header-Content-Length "
+                "header: binary tensor data needs it (the length of the JSON part of the body)"
+            ) from None
+        raise CodecError(f"{field}[{index}]: missing '{missing}'") from None
     check_name(name, field, index)
     params = doc.get("parameters")
-    if params is not None and type(params) is not dict:
-        raise CodecError(f"{field}[{index}] ('{name}'): 'parameters' must be a JSON object")
+    if params is not None:
+        if type(params) is not dict:
+            raise CodecError(f"{field}[{index}] ('{name}'): 'parameters' must be a JSON object")
+        if BINARY_DATA_SIZE in params:
+            raise CodecError(f"{field}[{index}] ('{name}'): has both 'data' and '{BINARY_DATA_SIZE}'; give one")
     try:
         arr = json_to_array(data, datatype, check_shape(shape))
     except CodecError as exc:
@@ -170,12 +235,36 @@ def decode_tensor(doc: Any, field: str, index: int) -> Tensor:
     return Tensor(name, datatype, arr, params or _NO_PARAMS)
 
 
-def _requested_outputs(doc: Any) -> tuple[str, ...]:
-    if doc is None:
-        return ()
-    if not isinstance(doc, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in doc):
+def _requested_outputs(
+    doc: Any, out_params: dict[str, Mapping[str, Any]], binary: dict[str, bool]
+) -> tuple[str, ...]:
+    """The requested output names; fills ``out_params`` (answer-changing parameters per output) and
+    ``binary`` (each output's own ``binary_data`` choice)."""
+    if type(doc) is not list:
         raise CodecError("'outputs' must be a list of objects with a 'name'")
-    return tuple(check_name(o["name"], "outputs", i) for i, o in enumerate(doc))
+    names = []
+    for i, o in enumerate(doc):
+        if type(o) is not dict or type(o.get("name")) is not str:
+            raise CodecError("'outputs' must be a list of objects with a 'name'")
+        name = check_name(o["name"], "outputs", i)
+        names.append(name)
+        params = o.get("parameters")
+        if params is None:
+            continue
+        if type(params) is not dict:
+            raise CodecError(f"outputs[{i}] ('{name}'): 'parameters' must be a JSON object")
+        if BINARY_DATA in params:
+            choice = params[BINARY_DATA]
+            if type(choice) is not bool:
+                raise CodecError(f"outputs[{i}] ('{name}'): parameter '{BINARY_DATA}' must be true or false")
+            binary[name] = choice
+            params = {k: v for k, v in params.items() if k != BINARY_DATA}
+        if params:
+            out_params[name] = params
+    if len(names) > 1 and len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise CodecError(f"duplicate output name(s): {', '.join(dupes)}")
+    return tuple(names)
 
 
 def _parameters(doc: Any, where: str) -> Mapping[str, Any]:

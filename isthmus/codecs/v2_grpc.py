@@ -22,7 +22,8 @@ from tritonclient.grpc import service_pb2 as pb
 from isthmus.codecs.arrays import check_datatype
 from isthmus.codecs.errors import CodecError
 from isthmus.codecs.names import check_name
-from isthmus.codecs.tensors import DATATYPES, InferRequest, InferResponse, Tensor
+from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor
+from isthmus.codecs.v2_binary import array_from_raw, raw_bytes
 
 __all__ = [
     "CONTENTS_FIELD",
@@ -80,7 +81,21 @@ def decode_request(msg: pb.ModelInferRequest) -> InferRequest:
         outputs=tuple(check_name(o.name, "outputs", i) for i, o in enumerate(msg.outputs)),
         parameters=params_from_pb(msg.parameters),
         id=msg.id or None,
+        output_parameters=_output_parameters(msg.outputs),
     )
+
+
+def _output_parameters(outputs: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Per requested output, its parameters that can change the answer (e.g. ``classification``);
+    ``binary_data`` (a REST wire-form choice some clients also set here) is left out."""
+    found: dict[str, dict[str, Any]] = {}
+    for o in outputs:
+        if o.parameters:
+            params = params_from_pb(o.parameters)
+            params.pop("binary_data", None)
+            if params:
+                found[o.name] = params
+    return found
 
 
 def encode_request(
@@ -104,8 +119,11 @@ def encode_request(
             msg.raw_input_contents.append(raw_bytes(t))
         else:
             _fill_contents(tensor.contents, t)
+    out_params = request.output_parameters
     for name in request.outputs:
-        msg.outputs.add(name=name)
+        requested = msg.outputs.add(name=name)
+        if name in out_params:
+            params_to_pb(requested.parameters, out_params[name], f"output '{name}' parameters")
     return msg
 
 
@@ -218,19 +236,6 @@ def params_to_pb(target: Any, params: Mapping[str, Any], where: str) -> None:
 # --- tensors ------------------------------------------------------------------------------------
 
 
-def raw_bytes(t: Tensor) -> bytes:
-    """A tensor's data as V2 raw contents: little-endian row-major; BYTES length-prefixed."""
-    dtype = DATATYPES[t.datatype]
-    if dtype.kind == "O":
-        parts = []
-        for v in t.data.reshape(-1):
-            b = v.encode() if isinstance(v, str) else bytes(v)
-            parts.append(len(b).to_bytes(4, "little"))
-            parts.append(b)
-        return b"".join(parts)
-    return np.ascontiguousarray(t.data, dtype=dtype.newbyteorder("<")).tobytes()
-
-
 def _fill_contents(contents: pb.InferTensorContents, t: Tensor) -> None:
     field = CONTENTS_FIELD.get(t.datatype)
     if field is None:
@@ -254,7 +259,7 @@ def _tensor(t: Any, kind: str, index: int, raw: bytes | None, raw_field: str) ->
         if raw is not None:
             if t.HasField("contents") and any(getattr(t.contents, f) for f in _ALL_FIELDS):
                 raise CodecError(f"data is given both in {raw_field} and in 'contents'; use one")
-            arr = _from_raw(raw, t.datatype, dtype, count, shape)
+            arr = array_from_raw(raw, t.datatype, shape)
         else:
             arr = _from_contents(t.contents, t.datatype, dtype, count, shape, raw_field)
     except CodecError as exc:
@@ -262,40 +267,6 @@ def _tensor(t: Any, kind: str, index: int, raw: bytes | None, raw_field: str) ->
     params = params_from_pb(t.parameters)
     params.pop("binary_data_size", None)  # describes the wire form just decoded; would mislead a REST peer
     return Tensor(name, t.datatype, arr, params)
-
-
-def _from_raw(raw: bytes, datatype: str, dtype: np.dtype, count: int, shape: tuple[int, ...]) -> np.ndarray:
-    if dtype.kind == "O":
-        items = _split_bytes(raw)
-        if len(items) != count:
-            raise CodecError(f"raw BYTES data has {len(items)} elements but shape {list(shape)} needs {count}")
-        arr = np.empty(count, dtype=object)
-        arr[:] = items
-        return arr.reshape(shape)
-    need = count * dtype.itemsize
-    if len(raw) != need:
-        raise CodecError(
-            f"raw data has {len(raw)} bytes but shape {list(shape)} of {datatype} needs {need} "
-            f"({count} elements of {dtype.itemsize} bytes)"
-        )
-    arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
-    if not arr.dtype.isnative:
-        arr = arr.astype(dtype)
-    return arr.reshape(shape)
-
-
-def _split_bytes(raw: bytes) -> list[bytes]:
-    items, pos, end = [], 0, len(raw)
-    while pos < end:
-        if pos + 4 > end:
-            raise CodecError(f"raw BYTES data is truncated: {end - pos} bytes left where a 4-byte length was expected")
-        n = int.from_bytes(raw[pos : pos + 4], "little")
-        pos += 4
-        if pos + n > end:
-            raise CodecError(f"raw BYTES element {len(items)} claims {n} bytes but only {end - pos} remain")
-        items.append(raw[pos : pos + n])
-        pos += n
-    return items
 
 
 def _from_contents(

@@ -57,6 +57,8 @@ def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Pro
                     f"'{key}' mappings are for {' and '.join(JSON_MAPPED)} backends; "
                     f"a {b['protocol']} backend speaks its own protocol"
                 )
+    if b.get("binary_inputs") and b.get("protocol") == "kserve-v1":
+        yield (*path, "binary_inputs"), "only kserve-v2 backends take binary tensor data over REST"
     if b.get("protocol") == "onnx":
         yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
         return

@@ -131,6 +131,10 @@ class _RestBackend(_HttpBackend):
 
 class KServeBackendConfig(_RestBackend):
     protocol: Literal["kserve-v1", "kserve-v2"]
+    binary_inputs: bool = Field(
+        False,
+        description="kserve-v2: send input tensors as binary tensor data (KServe, Triton; MLServer refuses it)",
+    )
 
 
 GRPC_ENDPOINT_HELP = "grpc://host:port, grpcs://host:port (TLS, system roots) or host:port; several are used round-robin"

@@ -15,6 +15,8 @@ from isthmus.telemetry.model_stats import model_stats
 #: The Triton extension names the server metadata lists (REST ``GET /v2``, gRPC ``ServerMetadata``).
 #: Not ``model_repository``: the index is served, but loading and unloading are not.
 EXTENSIONS = ("model_configuration", "statistics")
+#: REST also speaks the binary tensor data extension (isthmus.codecs.v2_binary); gRPC has raw contents instead
+REST_EXTENSIONS = ("binary_tensor_data", *EXTENSIONS)
 
 
 def _check_version(route: Route, version: str | None) -> None:

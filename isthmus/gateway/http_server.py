@@ -4,7 +4,9 @@ aiohttp's server cost more per request than the rest of the proxy path
 (docs/benchmarks.md), so the ingress parses with httptools directly, as
 uvicorn does, and keeps only what an inference endpoint needs: keep-alive,
 pipelining (answers in order), chunked request bodies, ``Expect:
-100-continue``, a body size limit answered with 413, malformed requests
+100-continue``, gzip/deflate request bodies
+(:mod:`isthmus.gateway.compression`), a body size limit answered with 413
+(on the decompressed body), malformed requests
 answered with 400, HEAD, idle-connection timeouts, TLS (through asyncio),
 and a graceful stop that lets requests in flight finish.
 """
@@ -20,6 +22,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from isthmus.gateway.compression import BodyError, decode_body
 from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers, Request, Response, json_error
 
@@ -165,6 +168,14 @@ class HttpProtocol(asyncio.Protocol):
         raw = self._url.split(b"?", 1)[0] if b"?" in self._url else self._url
         path = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("utf-8", "replace")
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        coding = dict.get(self._headers, "content-encoding")
+        if coding is not None:  # compressed: the size limit applies to what it inflates to
+            try:
+                body = decode_body(body, coding, self._max_body)
+            except BodyError as exc:
+                self._enqueue(_error(exc.status, str(exc), self._headers), self._parser.should_keep_alive(), 0)
+                return
+            dict.pop(self._headers, "content-encoding")
         request = Request(self._parser.get_method().decode(), path, self._headers, body, self._transport)
         self._enqueue(request, self._parser.should_keep_alive(), len(body))
 
@@ -192,10 +203,12 @@ class HttpProtocol(asyncio.Protocol):
                     await self._wakeup  # set by _enqueue; connection_lost cancels the task
                     continue
                 request, keep_alive = self._queue.popleft()
-                if isinstance(request, Response):  # a refused request: answer in turn, then close
-                    self._write(encode_response(request, keep_alive=False))
-                    self._close()
-                    return
+                if isinstance(request, Response):  # a refused request: answer in turn (then close if unreadable)
+                    self._write(encode_response(request, keep_alive and not self._server.stopping))
+                    if not keep_alive or self._server.stopping:
+                        self._close()
+                        return
+                    continue
                 self._queued_bytes -= len(request.body)
                 roomy = len(self._queue) <= _MAX_QUEUED // 2 and self._queued_bytes <= self._max_body // 2
                 if self._paused and roomy and self._transport is not None and not self._refused:

@@ -8,10 +8,11 @@ import orjson
 
 from isthmus import __version__
 from isthmus.backends import BackendFailed
-from isthmus.codecs import CodecError, v1, v2
+from isthmus.codecs import CodecError, InferRequest, v1, v2, v2_binary
 from isthmus.codecs.convert import answer_id, response_predictions, response_v2_outputs
+from isthmus.gateway.compression import compressed
 from isthmus.gateway.dataplane import Answer, DataPlane
-from isthmus.gateway.extensions import EXTENSIONS
+from isthmus.gateway.extensions import REST_EXTENSIONS
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
 from isthmus.gateway.identity import subject_of_der
@@ -27,6 +28,7 @@ from isthmus.gateway.rest_extensions import (
 from isthmus.gateway.routes import Match
 
 Handler = Callable[[DataPlane, Request, Match, str], Any]
+BINARY_HEADER = "Inference-Header-Content-Length"  # an answer's JSON length when binary outputs follow it
 
 
 def _json(doc: object, status: int = 200) -> Response:
@@ -34,7 +36,7 @@ def _json(doc: object, status: int = 200) -> Response:
 
 
 async def server_metadata(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    return _json({"name": "isthmus", "version": __version__, "extensions": list(EXTENSIONS)})
+    return _json({"name": "isthmus", "version": __version__, "extensions": list(REST_EXTENSIONS)})
 
 
 async def live(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
@@ -56,16 +58,36 @@ async def model_ready(dp: DataPlane, request: Request, match: Match, rid: str) -
 
 
 async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    if dict.__contains__(request.headers, "inference-header-content-length"):  # names are stored lower-case
-        raise CodecError("the binary tensor data extension (Inference-Header-Content-Length) is not supported")
     model = match.model
     dp.state.routes.route(model)  # an unknown model is a 404 whatever the body
-    infer_request = v2.decode_request(await request.read())
+    header_length = dict.get(request.headers, v2_binary.HEADER)  # names are stored lower-case
+    body = await request.read()
+    if header_length is None:
+        infer_request = v2.decode_request(body)
+    else:
+        infer_request = v2_binary.decode_request(body, header_length)
     answer = await dp.infer(model, match.version, infer_request, request.headers, rid, client_identity(request))
+    if infer_request.binary_outputs is not None:
+        return compressed(request.headers, _binary_answer(answer, infer_request, model))
     outputs = _translated(answer, response_v2_outputs)
     rid_out = answer_id(infer_request.id, answer.response, answer.cache == "hit")
     out = v2.encode_response_doc(outputs, model, answer.version, rid_out, answer.response.parameters)
-    return _answered(out, answer)
+    return compressed(request.headers, _answered(out, answer))
+
+
+def _binary_answer(answer: Answer, infer_request: InferRequest, model: str) -> Response:
+    """The answer with the outputs the app asked for in binary (the binary tensor data extension)."""
+    binary = infer_request.binary_outputs
+    assert binary is not None
+    rid_out = answer_id(infer_request.id, answer.response, answer.cache == "hit")
+    out, json_length = _translated(
+        answer, lambda r: v2_binary.encode_response(r, binary, model, answer.version, rid_out)
+    )
+    response = _answered(out, answer)
+    if json_length is not None:
+        response.headers[BINARY_HEADER] = str(json_length)
+        response.content_type = v2_binary.CONTENT_TYPE
+    return response
 
 
 async def predict_v1(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
@@ -73,7 +95,7 @@ async def predict_v1(dp: DataPlane, request: Request, match: Match, rid: str) ->
     dp.state.routes.route(model)
     infer_request = v1.decode_request(await request.read())
     answer = await dp.infer(model, None, infer_request, request.headers, rid, client_identity(request))
-    return _answered(v1.encode_response(_translated(answer, response_predictions)), answer)
+    return compressed(request.headers, _answered(v1.encode_response(_translated(answer, response_predictions)), answer))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -86,7 +86,7 @@ async def test_statistics_count_requests_exactly(gateway, http):
 
 async def test_kserve_v1_liveness_model_list_and_explain(gateway, http):
     server = await gateway(CONFIG, backends=fakes())
-    assert (await get(http, server, "/v2"))[2]["extensions"] == ["model_configuration", "statistics"]
+    assert (await get(http, server, "/v2"))[2]["extensions"] == ["binary_tensor_data", "model_configuration", "statistics"]
     assert (await get(http, server, "/"))[::2] == (200, {"status": "alive"})
     assert (await get(http, server, "/v1/models"))[::2] == (200, {"models": ["m", "solo"]})
     status, headers, doc = await post(http, server, "/v1/models/m:explain", {"instances": [[1]]}, headers={"x-variant": "a"})
