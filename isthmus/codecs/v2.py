@@ -15,6 +15,8 @@ from isthmus.codecs.tensors import BinaryOutputs, InferRequest, InferResponse, T
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 _TENSOR_KEYS = frozenset(("name", "datatype", "shape", "data"))
 _ABSENT: Any = object()
+# The protocol's optional request fields are absent or typed, never null (open_inference_rest.yaml)
+_NO_NULL = " (or left out: null is not allowed)"
 # the binary tensor data extension's parameters (isthmus.codecs.v2_binary): they describe the wire
 # form, not the answer, so they are taken out of the request the gateway keeps
 BINARY_DATA_SIZE = "binary_data_size"  # an input's or output's binary byte count
@@ -57,7 +59,7 @@ def build_request(doc: dict[str, Any], tensors: tuple[Tensor, ...], raw: bytes |
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise CodecError(f"duplicate input name(s): {', '.join(dupes)}")
-    params = _parameters(doc.get("parameters"), "parameters")
+    params = _parameters(doc.get("parameters", _ABSENT), "parameters")
     default_binary = False
     if params and BINARY_DATA_OUTPUT in params:
         default_binary = params[BINARY_DATA_OUTPUT]
@@ -78,7 +80,7 @@ def build_request(doc: dict[str, Any], tensors: tuple[Tensor, ...], raw: bytes |
         inputs=tensors,
         outputs=names,
         parameters=params,
-        id=_optional_str(doc.get("id"), "id"),
+        id=_optional_str(doc.get("id", _ABSENT), "id"),
         raw_v2=raw,
         output_parameters=out_params,
         binary_outputs=binary_choice(default_binary, binary) if default_binary or binary else None,
@@ -222,10 +224,12 @@ def decode_tensor(doc: Any, field: str, index: int) -> Tensor:
             ) from None
         raise CodecError(f"{field}[{index}]: missing '{missing}'") from None
     check_name(name, field, index)
-    params = doc.get("parameters")
-    if params is not None:
+    params = doc.get("parameters", _ABSENT)
+    if params is _ABSENT:
+        params = None
+    else:
         if type(params) is not dict:
-            raise CodecError(f"{field}[{index}] ('{name}'): 'parameters' must be a JSON object")
+            raise CodecError(f"{field}[{index}] ('{name}'): 'parameters' must be a JSON object{_NO_NULL}")
         if BINARY_DATA_SIZE in params:
             raise CodecError(f"{field}[{index}] ('{name}'): has both 'data' and '{BINARY_DATA_SIZE}'; give one")
     try:
@@ -248,11 +252,11 @@ def _requested_outputs(
             raise CodecError("'outputs' must be a list of objects with a 'name'")
         name = check_name(o["name"], "outputs", i)
         names.append(name)
-        params = o.get("parameters")
-        if params is None:
+        params = o.get("parameters", _ABSENT)
+        if params is _ABSENT:
             continue
         if type(params) is not dict:
-            raise CodecError(f"outputs[{i}] ('{name}'): 'parameters' must be a JSON object")
+            raise CodecError(f"outputs[{i}] ('{name}'): 'parameters' must be a JSON object{_NO_NULL}")
         if BINARY_DATA in params:
             choice = params[BINARY_DATA]
             if type(choice) is not bool:
@@ -268,14 +272,16 @@ def _requested_outputs(
 
 
 def _parameters(doc: Any, where: str) -> Mapping[str, Any]:
-    if doc is None:
+    if doc is _ABSENT:
         return {}
     if not isinstance(doc, dict):
-        raise CodecError(f"'{where}' must be a JSON object")
+        raise CodecError(f"'{where}' must be a JSON object{_NO_NULL}")
     return doc
 
 
 def _optional_str(value: Any, where: str) -> str | None:
-    if value is None or isinstance(value, str):
+    if value is _ABSENT:
+        return None
+    if isinstance(value, str):
         return value
-    raise CodecError(f"'{where}' must be a string")
+    raise CodecError(f"'{where}' must be a string{_NO_NULL}")

@@ -29,7 +29,7 @@ _TABLE: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = (
     ("GET", re.compile(r"/v1/models/([^/:]+)"), "model_ready_v1"),
     ("GET", re.compile(r"/v2/health/live"), "live"),
     ("GET", re.compile(r"/v2/health/ready"), "ready"),
-    ("GET", re.compile(r"/v2"), "server_metadata"),
+    ("GET", re.compile(r"/v2/?"), "server_metadata"),
 )
 
 
