@@ -16,6 +16,8 @@ MODULES = (
     "isthmus.gateway.http_types",
     "isthmus.gateway.middleware",
     "isthmus.gateway.rest",
+    "isthmus.gateway.rest_tfserving",
+    "isthmus.gateway.endpoints",
     "isthmus.gateway.dataplane",
     "isthmus.gateway.routes",
     "isthmus.gateway.headers",

@@ -61,3 +61,15 @@ class BackendRejected(BackendError):
 
     def describe(self) -> str:
         return "rejected the request"
+
+
+class BackendUnsupported(BackendError):
+    """The backend's protocol has no such call (e.g. TF Serving's Classify on a KServe backend): 501,
+    UNIMPLEMENTED over gRPC. The app's request cannot be served by this route, so no fallback."""
+
+    status = 501
+    kind = "unsupported"
+    fallback_ok = False
+
+    def describe(self) -> str:
+        return "cannot answer this call"

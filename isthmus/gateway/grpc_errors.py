@@ -7,6 +7,7 @@ The gRPC twin of :mod:`isthmus.gateway.errors`:
     BackendUnavailable                         -> UNAVAILABLE      (REST 503)
     BackendTimeout, AppDeadlineExceeded        -> DEADLINE_EXCEEDED (REST 504)
     BackendFailed (answered an error or junk)  -> INTERNAL         (REST 502)
+    BackendUnsupported (no such call)          -> UNIMPLEMENTED    (REST 501)
 
 Backend messages name the backend (``backend 'x' is unavailable: ...``).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import grpc
 
 from isthmus.backends import BackendError, BackendRejected, BackendTimeout, BackendUnavailable
+from isthmus.backends.errors import BackendUnsupported
 from isthmus.codecs import CodecError
 from isthmus.router import RoutingError, UnknownModel, UnknownVersion
 
@@ -31,6 +33,8 @@ def grpc_status(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
         return (grpc.StatusCode.NOT_FOUND if exc.status == 404 else grpc.StatusCode.INVALID_ARGUMENT), message
     if isinstance(exc, BackendUnavailable):
         return grpc.StatusCode.UNAVAILABLE, message
+    if isinstance(exc, BackendUnsupported):
+        return grpc.StatusCode.UNIMPLEMENTED, message
     if isinstance(exc, BackendTimeout | AppDeadlineExceeded):
         return grpc.StatusCode.DEADLINE_EXCEEDED, message
     if isinstance(exc, BackendError):

@@ -8,8 +8,8 @@ import orjson
 
 from isthmus import __version__
 from isthmus.backends import BackendFailed
-from isthmus.codecs import CodecError, v1, v2
-from isthmus.codecs.convert import response_predictions, response_v2_outputs
+from isthmus.codecs import CodecError, v2
+from isthmus.codecs.convert import response_v2_outputs
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
@@ -57,20 +57,12 @@ async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> R
     return _answered(out, answer)
 
 
-async def predict_v1(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    model = match.model
-    dp.state.routes.route(model)
-    infer_request = v1.decode_request(await request.read())
-    answer = await dp.infer(model, None, infer_request, request.headers, rid, client_identity(request))
-    return _answered(v1.encode_response(_translated(answer, response_predictions)), answer)
-
-
+# KServe V1's :predict and GET /v1/models/{m} are TF Serving's too: isthmus.gateway.rest_tfserving
+# answers them (isthmus.gateway.endpoints has every handler).
 HANDLERS: dict[str, Handler] = {
     "infer_v2": infer_v2,
-    "predict_v1": predict_v1,
     "model_ready": model_ready,
     "model_metadata": model_metadata,
-    "model_ready_v1": model_ready,
     "live": live,
     "ready": ready,
     "server_metadata": server_metadata,
