@@ -55,6 +55,8 @@ MODULES = (
     "isthmus.telemetry.traced",
     # gRPC: the V2 ingress, the codecs and both gRPC backends
     "isthmus.gateway.grpc_ingress",
+    "isthmus.gateway.grpc_tfserving",
+    "isthmus.gateway.tfserving_calls",
     "isthmus.gateway.grpc_errors",
     "isthmus.gateway.identity",
     "isthmus.codecs.v2_grpc",
