@@ -30,7 +30,7 @@ from isthmus.backends.http_base import naming_of
 from isthmus.codecs import CodecError, InferRequest, InferResponse, tfserving_meta
 from isthmus.codecs.convert import request_tensors
 from isthmus.codecs.tensorproto import decode_predict_response, encode_predict_request
-from isthmus.codecs.tfserving_examples import ExamplesRequest, example_count
+from isthmus.codecs.tfserving_examples import ExamplesRequest, check_count
 from isthmus.config.model import TFServingGrpcBackendConfig
 from isthmus.protos.tfserving.tensorflow_serving.apis import (
     classification_pb2,
@@ -166,7 +166,9 @@ class TFServingGrpcBackend:
 
 def _checked(backend: str, result: T, count: int, request: ExamplesRequest) -> T:
     """A Classify / Regress result with one entry per example, or the backend's failure."""
-    if count != example_count(request):
-        raise BackendFailed(backend, f"bad response: {count} results for {example_count(request)} examples")
+    try:
+        check_count(count, request)
+    except CodecError as exc:
+        raise BackendFailed(backend, f"bad response: {exc}") from None
     return result
 

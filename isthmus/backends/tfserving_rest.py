@@ -26,8 +26,12 @@ class TFServingBackend(HttpModelBackend):
     config: TFServingBackendConfig
 
     def _model_path(self, model: str) -> str:
+        """``/v1/models/{name}``, then ``/versions/{n}`` for a numeric version, ``/labels/{l}`` for any other."""
         path = f"/v1/models/{self.remote_model(model)}"
-        return f"{path}/versions/{self.config.version}" if self.config.version else path
+        version = self.config.version
+        if not version:
+            return path
+        return f"{path}/versions/{version}" if version.isdigit() else f"{path}/labels/{version}"
 
     def _signature(self, requested: str | None) -> str | None:
         """The app's SignatureDef when it named one, else the configured one."""
@@ -44,11 +48,15 @@ class TFServingBackend(HttpModelBackend):
 
     async def classify(self, request: tfserving_examples.ExamplesRequest, ctx: CallContext) -> ClassificationResult:
         data = await self._examples(":classify", request, ctx)
-        return self.decoded(tfserving_examples.decode_classification, data, self.name)
+        result = self.decoded(tfserving_examples.decode_classification, data, self.name)
+        self.decoded(tfserving_examples.check_count, len(result.classifications), request)
+        return result
 
     async def regress(self, request: tfserving_examples.ExamplesRequest, ctx: CallContext) -> RegressionResult:
         data = await self._examples(":regress", request, ctx)
-        return self.decoded(tfserving_examples.decode_regression, data, self.name)
+        result = self.decoded(tfserving_examples.decode_regression, data, self.name)
+        self.decoded(tfserving_examples.check_count, len(result.regressions), request)
+        return result
 
     async def _examples(self, verb: str, request: tfserving_examples.ExamplesRequest, ctx: CallContext) -> bytes:
         sig = self._signature(request.signature_name)

@@ -141,6 +141,13 @@ def example_count(request: ExamplesRequest) -> int:
     return len(inp.example_list.examples)
 
 
+def check_count(count: int, request: ExamplesRequest) -> None:
+    """A backend's Classify / Regress result has one entry per example, or CodecError."""
+    expected = example_count(request)
+    if count != expected:
+        raise CodecError(f"{count} results for {expected} examples")
+
+
 # --- results <-> JSON ----------------------------------------------------------------------------
 
 

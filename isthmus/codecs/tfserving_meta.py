@@ -146,6 +146,7 @@ def status_response(versions: Iterable[tuple[str | None, bool]]) -> get_model_st
     resp = get_model_status_pb2.GetModelStatusResponse()
     for version, ready in versions:
         entry = resp.model_version_status.add(version=int(version) if version and version.isdigit() else 0)
+        entry.status.SetInParent()  # {"error_code": "OK", "error_message": ""}, as TF Serving prints it
         if ready:
             entry.state = ModelVersionStatus.AVAILABLE
         else:
