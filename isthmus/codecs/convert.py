@@ -19,7 +19,10 @@ from isthmus.codecs.v2 import decode_tensor, encode_tensor
 def request_tensors(request: InferRequest, naming: TensorNaming) -> tuple[Tensor, ...]:
     if request.inputs is not None:
         return request.inputs
-    arr = values_to_array(request.instances, naming.datatype, "instances")
+    instances = request.instances
+    if instances and isinstance(instances[0], dict):  # TF Serving's named rows: one tensor per name
+        return rows_to_tensors(instances, naming.datatype, "instances")
+    arr = values_to_array(instances, naming.datatype, "instances")
     return (Tensor(naming.input_name, datatype_of(arr, "instances"), arr),)
 
 
@@ -37,16 +40,21 @@ def response_tensors(response: InferResponse) -> tuple[Tensor, ...]:
     preds = response.predictions or []
     naming = response.naming
     if preds and all(isinstance(p, dict) for p in preds):
-        names = list(preds[0])
-        if any(list(p) != names for p in preds):
-            raise CodecError("predictions are objects with differing keys and cannot form tensors")
-        out = []
-        for name in names:
-            arr = values_to_array([p[name] for p in preds], naming.datatype, f"prediction '{name}'")
-            out.append(Tensor(name, datatype_of(arr, name), arr))
-        return tuple(out)
+        return rows_to_tensors(preds, naming.datatype, "predictions")
     arr = values_to_array(preds, naming.datatype, "predictions")
     return (Tensor(naming.output_name, datatype_of(arr, naming.output_name), arr),)
+
+
+def rows_to_tensors(rows: list[Any], datatype: str, where: str) -> tuple[Tensor, ...]:
+    """Objects with the same keys (TF Serving's row format) -> one tensor per key, the rows stacked."""
+    names = list(rows[0]) if isinstance(rows[0], dict) else []
+    if not names or any(not isinstance(r, dict) or list(r) != names for r in rows):
+        raise CodecError(f"{where} are objects with differing keys and cannot form tensors")
+    out = []
+    for name in names:
+        arr = values_to_array([r[name] for r in rows], datatype, f"{where} key '{name}'")
+        out.append(Tensor(name, datatype_of(arr, name), arr))
+    return tuple(out)
 
 
 def response_v2_outputs(response: InferResponse) -> list[dict[str, Any]]:

@@ -61,7 +61,7 @@ def _has_tfserving_calls(backend: Backend) -> bool:
     return isinstance(backend, TFServingCalls)
 
 
-def _candidates(dp: DataPlane, route: Route, version: str | None, variant: str | None, traffic: bool) -> list[Variant]:
+def _candidates(route: Route, version: str | None, variant: str | None, traffic: bool) -> list[Variant]:
     found = [
         v
         for v in route.variants
@@ -82,7 +82,7 @@ async def signature_defs(
     state = dp.state
     route = state.routes.route(model)
     version, variant = resolve(route, version, label)
-    candidates = _candidates(dp, route, version, variant, traffic=False)
+    candidates = _candidates(route, version, variant, traffic=False)
     for v in candidates:
         backend = state.backends[v.backend]
         if isinstance(backend, TFServingCalls):
@@ -104,7 +104,7 @@ async def version_status(dp: DataPlane, model: str, version: str | None, label: 
     state = dp.state
     route = state.routes.route(model)
     version, variant = resolve(route, version, label)
-    candidates = _candidates(dp, route, version, variant, traffic=True)
+    candidates = _candidates(route, version, variant, traffic=True)
     ready = await asyncio.gather(*(state.backends[v.backend].ready(model) for v in candidates))
     by_version: dict[str | None, bool] = {}
     for v, ok in zip(candidates, ready):

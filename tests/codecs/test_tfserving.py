@@ -72,3 +72,16 @@ def test_answers_in_the_format_asked():
     assert orjson.loads(encode_predict_response(two, "columnar")) == {"outputs": {"a": [1, 2], "b": [3, 4]}}
     rows = InferResponse(predictions=[[1, 2]])  # a row backend's answer to a columnar app
     assert orjson.loads(encode_predict_response(rows, "columnar")) == {"outputs": [[1, 2]]}
+
+
+def test_named_rows_become_one_tensor_per_name_for_tensor_backends():
+    from isthmus.codecs import TensorNaming
+    from isthmus.codecs.convert import request_tensors
+
+    req, _ = decode({"instances": [{"tag": "a", "signal": [1, 2]}, {"tag": "b", "signal": [3, 4]}]})
+    got = {t.name: t for t in request_tensors(req, TensorNaming(datatype="INT32"))}
+    assert (got["tag"].datatype, got["tag"].data.tolist()) == ("BYTES", [b"a", b"b"])
+    assert (got["signal"].datatype, got["signal"].data.tolist()) == ("INT32", [[1, 2], [3, 4]])
+    req, _ = decode({"instances": [{"a": 1}, {"b": 2}]})
+    with pytest.raises(CodecError, match="differing keys"):
+        request_tensors(req, TensorNaming())

@@ -148,3 +148,11 @@ async def test_onnx_route_translated(tfs, http):
     assert (status, doc) == (200, {"outputs": [[1, 2, 4, 6]]})
     status, _, doc = await call(http, tfs, "POST", "/v1/models/demo:predict", {"instances": [1], "inputs": [1]})
     assert status == 400 and "not both" in doc["error"]
+
+
+async def test_named_rows_to_a_tensor_backend(tfs, http):
+    body = {"instances": [{"x": [1.0]}, {"x": [2.0]}]}  # TF Serving's row format with a named input
+    status, _, doc = await call(http, tfs, "POST", "/v1/models/g:predict", body)
+    assert (status, doc) == (200, {"predictions": [[2.0], [4.0]]})
+    status, _, doc = await call(http, tfs, "POST", "/v1/models/g:predict", {"instances": [{"x": 1.0}, {"y": 2.0}]})
+    assert status == 400 and "differing keys" in doc["error"]

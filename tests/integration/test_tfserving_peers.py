@@ -56,6 +56,8 @@ async def test_tf_serving_rest_predict_to_kserve(gw, http, model):
 async def test_named_columnar_inputs_to_kserve_v2(gw, http, model):
     status, doc = await call(http, gw, "POST", f"/v1/models/{model}:predict", {"inputs": {"input-0": [[1.5, -2.0]]}})
     assert (status, doc) == (200, {"outputs": [[3, -4]]})
+    body = {"instances": [{"input-0": [1.0, 2.0]}, {"input-0": [3.0, 4.0]}]}  # named rows
+    assert await call(http, gw, "POST", f"/v1/models/{model}:predict", body) == (200, {"predictions": [[2, 4], [6, 8]]})
     status, doc = await call(http, gw, "POST", f"/v1/models/{model}:predict", {"inputs": {"wrong": [[1.5]]}})
     assert status == 400 and "kserve" in doc["error"]  # KServe's own refusal, named
 
