@@ -156,3 +156,11 @@ async def test_named_rows_to_a_tensor_backend(tfs, http):
     assert (status, doc) == (200, {"predictions": [[2.0], [4.0]]})
     status, _, doc = await call(http, tfs, "POST", "/v1/models/g:predict", {"instances": [{"x": 1.0}, {"y": 2.0}]})
     assert status == 400 and "differing keys" in doc["error"]
+
+
+async def test_v2_metadata_of_tf_serving_backends_is_their_signature(tfs, http):
+    for model in ("tfm", "g"):  # from REST GET .../metadata and from gRPC GetModelMetadata
+        status, _, doc = await call(http, tfs, "GET", f"/v2/models/{model}")
+        assert status == 200 and doc["platform"] == "tensorflow_savedmodel"
+        assert doc["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, -1]}]
+        assert doc["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [-1, -1]}]
