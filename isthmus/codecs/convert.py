@@ -6,11 +6,11 @@ ingress to answer in the app's dialect.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from isthmus.codecs.arrays import datatype_of, values_to_array
+from isthmus.codecs.arrays import array_to_json, datatype_of, values_to_array
 from isthmus.codecs.errors import CodecError
 from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor, TensorNaming
 from isthmus.codecs.v2 import decode_tensor, encode_tensor
@@ -70,25 +70,30 @@ def response_predictions(response: InferResponse) -> list[Any]:
     return tensors_to_rows(response_tensors(response), "outputs")
 
 
-def tensors_to_rows(tensors: tuple[Tensor, ...], where: str) -> list[Any]:
-    """One tensor -> its nested list; several -> one object per row (TF Serving row format)."""
+def tensors_to_rows(
+    tensors: tuple[Tensor, ...], where: str, as_json: Callable[[Tensor], Any] | None = None
+) -> list[Any]:
+    """One tensor -> its nested list; several -> one object per row (TF Serving row format).
+    ``as_json`` turns one tensor into its nested list (default :func:`nested_list`)."""
     if not tensors:
         raise CodecError(f"no {where} to translate")
+    if as_json is None:
+        as_json = nested_list
     if len(tensors) == 1:
-        return nested_list(tensors[0])
+        return as_json(tensors[0])
     batch = {t.shape[0] if t.shape else None for t in tensors}
     if len(batch) != 1 or None in batch:
         raise CodecError(
             f"{where} {', '.join(t.name for t in tensors)} do not share a first (batch) dimension, "
             "so they cannot be sent as rows"
         )
-    columns = {t.name: nested_list(t) for t in tensors}
+    columns = {t.name: as_json(t) for t in tensors}
     return [{name: col[i] for name, col in columns.items()} for i in range(batch.pop())]
 
 
 def nested_list(t: Tensor) -> Any:
     if t.data.dtype.kind == "O":
-        flat = [v.decode() if isinstance(v, bytes) else v for v in t.data.reshape(-1)]
+        flat = array_to_json(t.data)  # bytes that are not UTF-8: CodecError (not a UnicodeDecodeError)
         if not t.shape:
             return flat[0]
         arr = np.empty(len(flat), dtype=object)

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from isthmus.codecs.arrays import datatype_of, values_to_array
-from isthmus.codecs.convert import nested_list, response_predictions, response_tensors
+from isthmus.codecs.convert import nested_list, response_tensors, tensors_to_rows
 from isthmus.codecs.errors import CodecError
 from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor, TensorNaming
 from isthmus.codecs.v2 import loads
@@ -157,10 +157,25 @@ def _walk(value: Any, out: list[Any], where: str) -> tuple[int, ...]:
 
 def encode_predict_response(response: InferResponse, fmt: Format) -> bytes:
     """The answer in the app's format: row -> ``predictions``; columnar -> ``outputs`` (one tensor
-    as its nested list, several as an object of them). CodecError: the answer cannot be expressed so."""
+    as its nested list, several as an object of them). As in TF Serving, a ``BYTES`` output whose
+    name ends in ``_bytes`` is written as ``{"b64": ...}`` values. CodecError: the answer cannot be
+    expressed so (e.g. bytes that are not UTF-8 in an output not named ``*_bytes``)."""
     if fmt == "row":
-        return orjson.dumps({"predictions": response_predictions(response)})
+        if response.predictions is not None:
+            return orjson.dumps({"predictions": response.predictions})
+        return orjson.dumps({"predictions": tensors_to_rows(response_tensors(response), "outputs", _json)})
     tensors = response_tensors(response)
     if len(tensors) == 1:
-        return orjson.dumps({"outputs": nested_list(tensors[0])})
-    return orjson.dumps({"outputs": {t.name: nested_list(t) for t in tensors}})
+        return orjson.dumps({"outputs": _json(tensors[0])})
+    return orjson.dumps({"outputs": {t.name: _json(t) for t in tensors}})
+
+
+def _json(t: Tensor) -> Any:
+    if t.datatype != "BYTES" or not t.name.endswith("_bytes"):
+        return nested_list(t)
+    flat = [{"b64": base64.b64encode(v if isinstance(v, bytes) else str(v).encode()).decode()} for v in t.data.reshape(-1)]
+    if not t.shape:
+        return flat[0]
+    arr = np.empty(len(flat), dtype=object)
+    arr[:] = flat
+    return arr.reshape(t.shape).tolist()

@@ -85,3 +85,17 @@ def test_named_rows_become_one_tensor_per_name_for_tensor_backends():
     req, _ = decode({"instances": [{"a": 1}, {"b": 2}]})
     with pytest.raises(CodecError, match="differing keys"):
         request_tensors(req, TensorNaming())
+
+
+def test_outputs_named_bytes_are_base64_as_in_tf_serving():
+    raw = Tensor("image_bytes", "BYTES", np.array([b"\x00\xff", b"ok"], dtype=object))
+    text = Tensor("label", "BYTES", np.array([b"cat", b"dog"], dtype=object))
+    answer = InferResponse(outputs=(raw, text))
+    assert orjson.loads(encode_predict_response(answer, "columnar")) == {
+        "outputs": {"image_bytes": [{"b64": "AP8="}, {"b64": "b2s="}], "label": ["cat", "dog"]}
+    }
+    assert orjson.loads(encode_predict_response(answer, "row")) == {"predictions": [
+        {"image_bytes": {"b64": "AP8="}, "label": "cat"}, {"image_bytes": {"b64": "b2s="}, "label": "dog"},
+    ]}  # fmt: skip
+    with pytest.raises(CodecError, match="not valid UTF-8"):
+        encode_predict_response(InferResponse(outputs=(Tensor("x", "BYTES", np.array([b"\xff"], dtype=object)),)), "row")
