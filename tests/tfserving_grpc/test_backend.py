@@ -128,7 +128,7 @@ async def test_untranslatable_request_is_a_codec_error(tfs_grpc):
     b = await started(endpoints=[await tfs_grpc(Model("m"))], model="m")
     try:
         with pytest.raises(CodecError):
-            await b.infer(InferRequest(instances=[{"a": 1}]), CTX)
+            await b.infer(InferRequest(instances=[[1], [1, 2]]), CTX)  # ragged
     finally:
         await b.close()
 
