@@ -16,6 +16,8 @@ MODULES = (
     "isthmus.gateway.http_types",
     "isthmus.gateway.middleware",
     "isthmus.gateway.rest",
+    "isthmus.gateway.rest_tfserving",
+    "isthmus.gateway.endpoints",
     "isthmus.gateway.dataplane",
     "isthmus.gateway.routes",
     "isthmus.gateway.headers",
@@ -59,6 +61,8 @@ MODULES = (
     "isthmus.telemetry.traced",
     # gRPC: the V2 ingress, the codecs and both gRPC backends
     "isthmus.gateway.grpc_ingress",
+    "isthmus.gateway.grpc_tfserving",
+    "isthmus.gateway.tfserving_calls",
     "isthmus.gateway.grpc_errors",
     "isthmus.gateway.identity",
     "isthmus.codecs.v2_grpc",

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 from isthmus.codecs import InferRequest, InferResponse
+
+if TYPE_CHECKING:  # the TF Serving protos load only where a TF Serving call is made
+    from isthmus.codecs.tfserving_examples import ExamplesRequest
+    from isthmus.protos.tfserving.tensorflow_serving.apis.classification_pb2 import ClassificationResult
+    from isthmus.protos.tfserving.tensorflow_serving.apis.get_model_metadata_pb2 import SignatureDefMap
+    from isthmus.protos.tfserving.tensorflow_serving.apis.regression_pb2 import RegressionResult
 
 
 @dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
@@ -46,3 +52,18 @@ class Explainer(Protocol):
     body goes to it as is and its JSON answer comes back as is."""
 
     async def explain(self, body: bytes, ctx: CallContext) -> bytes: ...
+
+
+@runtime_checkable
+class TFServingCalls(Protocol):
+    """What TensorFlow Serving backends (``tfserving``, ``tfserving-grpc``) answer beyond :class:`Backend`:
+    the model's SignatureDefs (GetModelMetadata) and Classify / Regress on ``tf.Example`` inputs.
+    The gateway checks for it (``isinstance``) and answers 501 / UNIMPLEMENTED for other backends."""
+
+    async def signature_defs(self, model: str) -> SignatureDefMap | None:
+        """The model's SignatureDefs (of the backend's version), or None when it cannot tell."""
+        ...
+
+    async def classify(self, request: ExamplesRequest, ctx: CallContext) -> ClassificationResult: ...
+
+    async def regress(self, request: ExamplesRequest, ctx: CallContext) -> RegressionResult: ...

@@ -69,7 +69,8 @@ class BackendRejected(BackendError):
 
 
 class BackendUnsupported(BackendError):
-    """The chosen backend's protocol has no such operation (``:explain`` on a V2 server): 501."""
+    """The backend's protocol has no such call (e.g. TF Serving's Classify on a KServe backend): 501,
+    UNIMPLEMENTED over gRPC. The app's request cannot be served by this route, so no fallback."""
 
     status = 501
     kind = "unsupported"

@@ -1,4 +1,5 @@
-"""TensorFlow Serving gRPC client (``tensorflow.serving.PredictionService/Predict``).
+"""TensorFlow Serving gRPC client (``tensorflow.serving.PredictionService``: Predict, Classify,
+Regress, GetModelMetadata).
 
 Built from TF Serving's published protos (subsets in :mod:`isthmus.protos.tfserving`); there
 is no TF Serving binary on the registries this project can use, so the tests run it against a
@@ -26,14 +27,18 @@ from isthmus.backends.grpc_common import (
     translate_error,
 )
 from isthmus.backends.http_base import naming_of
-from isthmus.codecs import CodecError, InferRequest, InferResponse
+from isthmus.codecs import CodecError, InferRequest, InferResponse, tfserving_meta
 from isthmus.codecs.convert import request_tensors
 from isthmus.codecs.tensorproto import decode_predict_response, encode_predict_request
+from isthmus.codecs.tfserving_examples import ExamplesRequest, check_count
 from isthmus.config.model import TFServingGrpcBackendConfig
 from isthmus.protos.tfserving.tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 T = TypeVar("T")
@@ -87,7 +92,7 @@ class TFServingGrpcBackend:
             request_tensors(request, self.naming),
             self.remote_model(ctx.model),
             self.config.version,
-            self.config.signature_name,
+            request.signature_name or self.config.signature_name,  # the app's, when it named one
             request.outputs,
         )
         i = self._pick()
@@ -101,15 +106,45 @@ class TFServingGrpcBackend:
             raise BackendFailed(self.name, f"bad response: {exc}") from None
         return InferResponse(outputs=outputs, id=request.id)
 
+    async def classify(self, request: ExamplesRequest, ctx: CallContext) -> classification_pb2.ClassificationResult:
+        message = classification_pb2.ClassificationRequest(model_spec=self._spec(ctx.model, request), input=request.input)
+        resp = await self._unary(lambda i: self._predict[i].Classify, message, ctx)
+        return _checked(self.name, resp.result, len(resp.result.classifications), request)
+
+    async def regress(self, request: ExamplesRequest, ctx: CallContext) -> regression_pb2.RegressionResult:
+        message = regression_pb2.RegressionRequest(model_spec=self._spec(ctx.model, request), input=request.input)
+        resp = await self._unary(lambda i: self._predict[i].Regress, message, ctx)
+        return _checked(self.name, resp.result, len(resp.result.regressions), request)
+
+    def _spec(self, model: str, request: ExamplesRequest) -> Any:
+        sig = request.signature_name or self.config.signature_name
+        return tfserving_meta.model_spec(self.remote_model(model), self.config.version, sig)
+
+    async def _unary(self, method: Callable[[int], Any], message: Any, ctx: CallContext) -> Any:
+        i = self._pick()
+        call = method(i)
+        metadata = call_metadata(ctx)
+        timeout = call_deadline(self.name, self.config.timeout)
+        return await self._call(i, lambda: call(message, timeout=timeout, metadata=metadata))
+
+    async def signature_defs(self, model: str) -> tfserving_meta.SignatureDefMap | None:
+        """The model's SignatureDefs from ``GetModelMetadata``; None when they cannot be had."""
+        req = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=tfserving_meta.model_spec(self.remote_model(model), self.config.version),
+            metadata_field=[tfserving_meta.SIGNATURE_DEF],
+        )
+        try:
+            i = self._pick()
+            stub = self._predict[i]
+            resp = await self._call(i, lambda: stub.GetModelMetadata(req, timeout=self.config.timeout))
+            return tfserving_meta.signatures_from_response(resp)
+        except (BackendError, CodecError):
+            return None
+
     async def ready(self, model: str) -> bool:
-        req = get_model_status_pb2.GetModelStatusRequest()
-        req.model_spec.name = self.remote_model(model)
-        version = self.config.version
-        if version:
-            if version.isdigit():
-                req.model_spec.version.value = int(version)
-            else:
-                req.model_spec.version_label = version
+        req = get_model_status_pb2.GetModelStatusRequest(
+            model_spec=tfserving_meta.model_spec(self.remote_model(model), self.config.version)
+        )
         try:
             i = self._pick()
             stub = self._status[i]
@@ -119,5 +154,21 @@ class TFServingGrpcBackend:
         return any(v.state == AVAILABLE for v in resp.model_version_status)
 
     async def metadata(self, model: str) -> Mapping[str, Any] | None:
-        return None
+        """V2 metadata of the configured signature (``serving_default`` when none is)."""
+        signatures = await self.signature_defs(model)
+        if signatures is None:
+            return None
+        try:
+            return tfserving_meta.v2_metadata(signatures, self.config.signature_name)
+        except CodecError:
+            return None
+
+
+def _checked(backend: str, result: T, count: int, request: ExamplesRequest) -> T:
+    """A Classify / Regress result with one entry per example, or the backend's failure."""
+    try:
+        check_count(count, request)
+    except CodecError as exc:
+        raise BackendFailed(backend, f"bad response: {exc}") from None
+    return result
 

@@ -6,11 +6,11 @@ ingress to answer in the app's dialect.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from isthmus.codecs.arrays import datatype_of, values_to_array
+from isthmus.codecs.arrays import array_to_json, datatype_of, values_to_array
 from isthmus.codecs.errors import CodecError
 from isthmus.codecs.tensors import InferRequest, InferResponse, Tensor, TensorNaming
 from isthmus.codecs.v2 import decode_tensor, encode_tensor
@@ -19,7 +19,10 @@ from isthmus.codecs.v2 import decode_tensor, encode_tensor
 def request_tensors(request: InferRequest, naming: TensorNaming) -> tuple[Tensor, ...]:
     if request.inputs is not None:
         return request.inputs
-    arr = values_to_array(request.instances, naming.datatype, "instances")
+    instances = request.instances
+    if instances and isinstance(instances[0], dict):  # TF Serving's named rows: one tensor per name
+        return rows_to_tensors(instances, naming.datatype, "instances")
+    arr = values_to_array(instances, naming.datatype, "instances")
     return (Tensor(naming.input_name, datatype_of(arr, "instances"), arr),)
 
 
@@ -37,16 +40,21 @@ def response_tensors(response: InferResponse) -> tuple[Tensor, ...]:
     preds = response.predictions or []
     naming = response.naming
     if preds and all(isinstance(p, dict) for p in preds):
-        names = list(preds[0])
-        if any(list(p) != names for p in preds):
-            raise CodecError("predictions are objects with differing keys and cannot form tensors")
-        out = []
-        for name in names:
-            arr = values_to_array([p[name] for p in preds], naming.datatype, f"prediction '{name}'")
-            out.append(Tensor(name, datatype_of(arr, name), arr))
-        return tuple(out)
+        return rows_to_tensors(preds, naming.datatype, "predictions")
     arr = values_to_array(preds, naming.datatype, "predictions")
     return (Tensor(naming.output_name, datatype_of(arr, naming.output_name), arr),)
+
+
+def rows_to_tensors(rows: list[Any], datatype: str, where: str) -> tuple[Tensor, ...]:
+    """Objects with the same keys (TF Serving's row format) -> one tensor per key, the rows stacked."""
+    names = list(rows[0]) if isinstance(rows[0], dict) else []
+    if not names or any(not isinstance(r, dict) or list(r) != names for r in rows):
+        raise CodecError(f"{where} are objects with differing keys and cannot form tensors")
+    out = []
+    for name in names:
+        arr = values_to_array([r[name] for r in rows], datatype, f"{where} key '{name}'")
+        out.append(Tensor(name, datatype_of(arr, name), arr))
+    return tuple(out)
 
 
 def response_v2_outputs(response: InferResponse) -> list[dict[str, Any]]:
@@ -71,25 +79,30 @@ def response_predictions(response: InferResponse) -> list[Any]:
     return tensors_to_rows(response_tensors(response), "outputs")
 
 
-def tensors_to_rows(tensors: tuple[Tensor, ...], where: str) -> list[Any]:
-    """One tensor -> its nested list; several -> one object per row (TF Serving row format)."""
+def tensors_to_rows(
+    tensors: tuple[Tensor, ...], where: str, as_json: Callable[[Tensor], Any] | None = None
+) -> list[Any]:
+    """One tensor -> its nested list; several -> one object per row (TF Serving row format).
+    ``as_json`` turns one tensor into its nested list (default :func:`nested_list`)."""
     if not tensors:
         raise CodecError(f"no {where} to translate")
+    if as_json is None:
+        as_json = nested_list
     if len(tensors) == 1:
-        return nested_list(tensors[0])
+        return as_json(tensors[0])
     batch = {t.shape[0] if t.shape else None for t in tensors}
     if len(batch) != 1 or None in batch:
         raise CodecError(
             f"{where} {', '.join(t.name for t in tensors)} do not share a first (batch) dimension, "
             "so they cannot be sent as rows"
         )
-    columns = {t.name: nested_list(t) for t in tensors}
+    columns = {t.name: as_json(t) for t in tensors}
     return [{name: col[i] for name, col in columns.items()} for i in range(batch.pop())]
 
 
 def nested_list(t: Tensor) -> Any:
     if t.data.dtype.kind == "O":
-        flat = [v.decode() if isinstance(v, bytes) else v for v in t.data.reshape(-1)]
+        flat = array_to_json(t.data)  # bytes that are not UTF-8: CodecError (not a UnicodeDecodeError)
         if not t.shape:
             return flat[0]
         arr = np.empty(len(flat), dtype=object)

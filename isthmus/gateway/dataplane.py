@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import random as _random
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
-from isthmus.backends import BackendError, BackendTimeout, CallContext
+from isthmus.backends import Backend, BackendError, BackendTimeout, CallContext
 from isthmus.cache.coalesce import WaitTimeout
 from isthmus.cache.entry import Entry
 from isthmus.cache.keys import request_key
@@ -22,6 +22,7 @@ from isthmus.telemetry import Telemetry
 from isthmus.telemetry.propagation import TRACEPARENT, passthrough
 
 Call = Callable[[], Awaitable[Entry]]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
@@ -91,11 +92,13 @@ class DataPlane:
         headers: Mapping[str, str],
         request_id: str,
         tenant: str | None = None,
+        variant: str | None = None,
     ) -> Answer:
-        """``tenant``: the client certificate's identity, used when no tenant header is configured."""
+        """``tenant``: the client certificate's identity, used when no tenant header is configured;
+        ``variant``: a variant the app pinned by name (a TF Serving version label)."""
         state = self._state  # one generation for the whole request
         route = state.routes.route(model)
-        decision = self._decide(route, version, headers)
+        decision = self._decide(route, version, headers, variant)
         traceparent = headers.get(TRACEPARENT)  # forwarded as it came; a tracing data plane replaces it
         ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
         try:
@@ -111,7 +114,11 @@ class DataPlane:
 
     # --- the steps (a tracing data plane wraps each in a span) ----------------------------------
 
-    def _decide(self, route: Route, version: str | None, headers: Mapping[str, str]) -> Decision:
+    def _decide(
+        self, route: Route, version: str | None, headers: Mapping[str, str], variant: str | None = None
+    ) -> Decision:
+        if variant is not None:
+            return route.pin(variant, version)
         return route.decide(version, headers, self._random)
 
     async def _call(self, state: GatewayState, backend: str, request: InferRequest, ctx: CallContext) -> InferResponse:
@@ -198,6 +205,34 @@ class DataPlane:
             self._telemetry.metrics.fell_back(decision.model, decision.backend, str(decision.fallback))
         status = "bypass" if no_cache else status
         return Answer(entry.response, entry.backend, entry.version, decision, entry.fell_back, status)
+
+    async def call_backend(
+        self,
+        model: str,
+        version: str | None,
+        headers: Mapping[str, str],
+        request_id: str,
+        op: Callable[[Backend, CallContext], Awaitable[T]],
+        variant: str | None = None,
+        usable: Callable[[Backend], bool] | None = None,
+    ) -> tuple[T, str]:
+        """One call other than inference (TF Serving's Classify and Regress) to the chosen variant:
+        routed as :meth:`infer` is (version, pinned variant, sticky, override, fallback), never cached
+        nor coalesced. Returns ``(op's result, the backend that answered)``. The fallback answers only
+        if ``usable`` says it can make the call."""
+        state = self._state
+        route = state.routes.route(model)
+        decision = self._decide(route, version, headers, variant)
+        traceparent = headers.get(TRACEPARENT)
+        ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
+        try:
+            return await op(state.backends[decision.backend], ctx), decision.backend
+        except BackendError as exc:
+            fallback = decision.fallback
+            if not exc.fallback_ok or fallback is None or (usable is not None and not usable(state.backends[fallback])):
+                raise
+            self._falling_back(exc, decision, request_id)
+        return await op(state.backends[fallback], ctx), fallback
 
     async def model_ready(self, model: str, version: str | None = None) -> bool:
         state = self._state

@@ -8,6 +8,7 @@ The gRPC twin of :mod:`isthmus.gateway.errors`:
     BackendTimeout, AppDeadlineExceeded        -> DEADLINE_EXCEEDED (REST 504)
     BackendFailed (answered an error or junk)  -> INTERNAL         (REST 502)
     MetadataUnknown                            -> UNIMPLEMENTED (501) / UNAVAILABLE (503)
+    BackendUnsupported (no such call)          -> UNIMPLEMENTED    (REST 501)
 
 Backend messages name the backend (``backend 'x' is unavailable: ...``).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import grpc
 
 from isthmus.backends import BackendError, BackendRejected, BackendTimeout, BackendUnavailable
+from isthmus.backends.errors import BackendUnsupported
 from isthmus.codecs import CodecError
 from isthmus.gateway.metadata import MetadataUnknown
 from isthmus.router import RoutingError, UnknownModel, UnknownVersion
@@ -33,6 +35,8 @@ def grpc_status(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
         return (grpc.StatusCode.NOT_FOUND if exc.status == 404 else grpc.StatusCode.INVALID_ARGUMENT), message
     if isinstance(exc, BackendUnavailable):
         return grpc.StatusCode.UNAVAILABLE, message
+    if isinstance(exc, BackendUnsupported):
+        return grpc.StatusCode.UNIMPLEMENTED, message
     if isinstance(exc, BackendTimeout | AppDeadlineExceeded):
         return grpc.StatusCode.DEADLINE_EXCEEDED, message
     if isinstance(exc, BackendError):

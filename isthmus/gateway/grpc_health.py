@@ -21,6 +21,7 @@ import asyncio
 from typing import Any, AsyncIterator, Iterable
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_reflection.v1alpha import reflection
@@ -96,13 +97,51 @@ class GatewayHealth(health_pb2_grpc.HealthServicer):
         )
 
 
+class ChainedPools:
+    """Descriptor look-ups in several pools, the first that has the name answering: the reflection
+    servicer takes one pool, and TF Serving's services live in a private one
+    (:mod:`isthmus.protos.tfserving._pool`) beside protobuf's default pool."""
+
+    def __init__(self, *pools: Any) -> None:
+        self._pools = pools
+
+    def _first(self, method: str, *args: Any) -> Any:
+        for pool in self._pools:
+            try:
+                return getattr(pool, method)(*args)
+            except KeyError:
+                continue
+        raise KeyError(args[0])
+
+    def FindFileByName(self, name: str) -> Any:  # noqa: N802 (DescriptorPool's names)
+        return self._first("FindFileByName", name)
+
+    def FindFileContainingSymbol(self, symbol: str) -> Any:  # noqa: N802
+        return self._first("FindFileContainingSymbol", symbol)
+
+    def FindMessageTypeByName(self, name: str) -> Any:  # noqa: N802
+        return self._first("FindMessageTypeByName", name)
+
+    def FindExtensionByNumber(self, message: Any, number: int) -> Any:  # noqa: N802
+        return self._first("FindExtensionByNumber", message, number)
+
+    def FindAllExtensions(self, message: Any) -> Any:  # noqa: N802
+        return self._first("FindAllExtensions", message)
+
+
 def serve_health_and_reflection(
-    server: grpc.aio.Server, dataplane: DataPlane, services: Iterable[str], interval: float = 1.0
+    server: grpc.aio.Server,
+    dataplane: DataPlane,
+    services: Iterable[str],
+    interval: float = 1.0,
+    pools: Iterable[Any] = (),
 ) -> GatewayHealth:
     """Add the health service (following ``dataplane``) and reflection, listing ``services`` (the
-    full names of the other services on ``server``), health and reflection itself."""
+    full names of the other services on ``server``), health and reflection itself. ``pools``: the
+    descriptor pools of services not in protobuf's default pool."""
     services = tuple(services)
     health = GatewayHealth(dataplane, services, interval)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection((*services, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+    pool = ChainedPools(descriptor_pool.Default(), *pools)
+    reflection.enable_server_reflection((*services, HEALTH_SERVICE, reflection.SERVICE_NAME), server, pool=pool)
     return health

@@ -181,8 +181,14 @@ class GrpcIngress:
             ]
         )
         mtls = tls is not None and tls.client_ca is not None
-        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self._dataplane, mtls, self.calls), server)
-        self.health = serve_health_and_reflection(server, self._dataplane, SERVICES)
+        v2 = InferenceServicer(self._dataplane, mtls, self.calls)
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(v2, server)
+        from isthmus.gateway import grpc_tfserving  # imports this module: loaded once the listener starts
+
+        grpc_tfserving.add_to_server(v2, server)  # TF Serving's PredictionService and ModelService
+        self.health = serve_health_and_reflection(
+            server, self._dataplane, (*SERVICES, *grpc_tfserving.SERVICES), pools=(grpc_tfserving.POOL,)
+        )
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)

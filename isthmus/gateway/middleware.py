@@ -11,10 +11,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from isthmus.backends import BackendError
 from isthmus.gateway.dataplane import DataPlane
+from isthmus.gateway.endpoints import HANDLERS
 from isthmus.gateway.errors import http_status
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Request, Response, json_error
-from isthmus.gateway.rest import HANDLERS
 from isthmus.gateway.routes import MethodNotAllowed, NotFound, UrlTable
 from isthmus.telemetry import Telemetry
 from isthmus.telemetry.kinds import error_kind, model_label
@@ -24,7 +24,12 @@ from isthmus.telemetry.tracing import Tracing
 log = logging.getLogger(__name__)
 
 #: Endpoints whose requests are measured (``isthmus.request.duration``), with their route template.
-INFERENCE_ROUTES = {"infer_v2": "/v2/models/{model}/infer", "predict_v1": "/v1/models/{model}:predict"}
+INFERENCE_ROUTES = {
+    "infer_v2": "/v2/models/{model}/infer",
+    "predict_v1": "/v1/models/{model}:predict",
+    "classify_tfs": "/v1/models/{model}:classify",
+    "regress_tfs": "/v1/models/{model}:regress",
+}
 #: The status of a request whose app hung up before the answer (nginx's "client closed request").
 CLIENT_CLOSED = 499
 NO_CACHE = "-"

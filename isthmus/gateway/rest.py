@@ -8,8 +8,8 @@ import orjson
 
 from isthmus import __version__
 from isthmus.backends import BackendFailed
-from isthmus.codecs import CodecError, InferRequest, v1, v2, v2_binary
-from isthmus.codecs.convert import answer_id, response_predictions, response_v2_outputs
+from isthmus.codecs import CodecError, InferRequest, v2, v2_binary
+from isthmus.codecs.convert import answer_id, response_v2_outputs
 from isthmus.gateway.compression import compressed
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.extensions import REST_EXTENSIONS
@@ -90,20 +90,12 @@ def _binary_answer(answer: Answer, infer_request: InferRequest, model: str) -> R
     return response
 
 
-async def predict_v1(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    model = match.model
-    dp.state.routes.route(model)
-    infer_request = v1.decode_request(await request.read())
-    answer = await dp.infer(model, None, infer_request, request.headers, rid, client_identity(request))
-    return compressed(request.headers, _answered(v1.encode_response(_translated(answer, response_predictions)), answer))
-
-
+# KServe V1's :predict and GET /v1/models/{m} are TF Serving's too: isthmus.gateway.rest_tfserving
+# answers them (isthmus.gateway.endpoints has every handler).
 HANDLERS: dict[str, Handler] = {
     "infer_v2": infer_v2,
-    "predict_v1": predict_v1,
     "model_ready": model_ready,
     "model_metadata": model_metadata,
-    "model_ready_v1": model_ready,
     "live": live,
     "ready": ready,
     "server_metadata": server_metadata,

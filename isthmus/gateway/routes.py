@@ -10,12 +10,15 @@ Endpoint = Literal[
     "infer_v2", "predict_v1", "model_ready", "model_metadata", "model_ready_v1", "live", "ready", "server_metadata",
     # extensions (isthmus.gateway.rest_extensions)
     "model_config", "model_stats", "all_stats", "repository_index", "explain_v1", "models_v1", "live_v1",
+    "classify_tfs", "regress_tfs", "metadata_tfs",
 ]
+# TF Serving's REST API names a version by number or by label: /v1/models/{m}[/versions/{n}|/labels/{l}]
+_TFS_MODEL = r"/v1/models/([^/:]+)(?:/versions/([^/:]+)|/labels/([^/:]+))?"
 
 # Most frequent first: the inference endpoints are tried before anything else.
 _TABLE: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = (
     ("POST", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer"), "infer_v2"),
-    ("POST", re.compile(r"/v1/models/([^/:]+):predict"), "predict_v1"),
+    ("POST", re.compile(_TFS_MODEL + ":predict"), "predict_v1"),  # KServe V1 and TF Serving
     ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/ready"), "model_ready"),
     # extensions (isthmus.gateway.rest_extensions); /v2/models/stats before a model's metadata, as Triton
     ("GET", re.compile(r"/v2/models/stats"), "all_stats"),
@@ -26,7 +29,10 @@ _TABLE: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = (
     ("GET", re.compile(r"/v1/models"), "models_v1"),
     ("GET", re.compile(r"/"), "live_v1"),
     ("GET", re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?"), "model_metadata"),
-    ("GET", re.compile(r"/v1/models/([^/:]+)"), "model_ready_v1"),
+    ("GET", re.compile(_TFS_MODEL), "model_ready_v1"),  # KServe V1 readiness, TF Serving model status
+    ("GET", re.compile(_TFS_MODEL + "/metadata"), "metadata_tfs"),
+    ("POST", re.compile(_TFS_MODEL + ":classify"), "classify_tfs"),
+    ("POST", re.compile(_TFS_MODEL + ":regress"), "regress_tfs"),
     ("GET", re.compile(r"/v2/health/live"), "live"),
     ("GET", re.compile(r"/v2/health/ready"), "ready"),
     ("GET", re.compile(r"/v2/?"), "server_metadata"),
@@ -38,6 +44,7 @@ class Match:
     endpoint: Endpoint
     model: str | None = None
     version: str | None = None
+    label: str | None = None  # a TF Serving version label (/v1/models/{m}/labels/{l})
 
 
 class NotFound(Exception):

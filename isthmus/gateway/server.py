@@ -113,7 +113,7 @@ class GatewayServer:
         calls = self._grpc.calls
         observe_in_flight(self.telemetry, "grpc", lambda: calls.in_flight)
         self.grpc_port = await self._grpc.start(host.strip("[]"), int(port), self.config.listener.tls, self._source)
-        log.info("isthmus gRPC (V2) listening on %s%s", self.grpc_target, " (TLS)" if self.config.listener.tls else "")
+        log.info("isthmus gRPC (V2, TF Serving) listening on %s%s", self.grpc_target, " (TLS)" if self.config.listener.tls else "")
 
     async def _start_backends(self) -> None:
         await self._start(self._backends, self._source)

@@ -2,6 +2,7 @@
 
 from isthmus.router.errors import (
     RoutingError,
+    UnknownLabel,
     UnknownModel,
     UnknownVariant,
     UnknownVersion,
@@ -13,6 +14,7 @@ __all__ = [
     "Route",
     "RouteTable",
     "RoutingError",
+    "UnknownLabel",
     "UnknownModel",
     "UnknownVariant",
     "UnknownVersion",

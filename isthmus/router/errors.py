@@ -15,3 +15,8 @@ class UnknownVersion(RoutingError):
 
 class UnknownVariant(RoutingError):
     """The override header names a variant that the route does not have."""
+
+
+class UnknownLabel(RoutingError):
+    """A TF Serving version label that names neither a version nor a variant of the route (TF Serving
+    itself answers an unknown label INVALID_ARGUMENT, so this is a 400 like the other routing errors)."""

@@ -7,7 +7,7 @@ from typing import Callable, Literal, Mapping
 
 from isthmus.config import Config
 from isthmus.config.model import RouteCacheConfig
-from isthmus.router.errors import UnknownModel, UnknownVariant, UnknownVersion
+from isthmus.router.errors import UnknownLabel, UnknownModel, UnknownVariant, UnknownVersion
 from isthmus.router.sticky import rendezvous_pick
 from isthmus.router.weighted import WeightedChoice
 
@@ -86,6 +86,20 @@ class Route:
                 i = rendezvous_pick(key, names, weights)
                 return self._decision(subset[i], "sticky")
         return self._decision(subset[choice.pick(random())], "weighted")
+
+    def resolve_label(self, label: str) -> tuple[str | None, str | None]:
+        """A TF Serving version label as ``(version, variant)``: a version of this route, else the name
+        of one of its variants (a label can name a canary); :class:`UnknownLabel` for anything else."""
+        if label in self.versions:
+            return label, None
+        if any(v.backend == label for v in self.variants):
+            return None, label
+        known = ", ".join([*self.versions, *(v.backend for v in self.variants)])
+        raise UnknownLabel(f"model '{self.model}' has no version label '{label}' (versions and variants: {known})")
+
+    def pin(self, variant: str, version: str | None = None) -> Decision:
+        """The decision for one named variant (as the override header pins it)."""
+        return self._override(variant, version)
 
     def _override(self, pinned: str, version: str | None) -> Decision:
         for v in self.variants:

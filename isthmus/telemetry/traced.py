@@ -38,11 +38,13 @@ class TracedDataPlane(DataPlane):
         assert tracer is not None, "TracedDataPlane needs a Telemetry with tracing on"
         return tracer
 
-    def _decide(self, route: Route, version: str | None, headers: Mapping[str, str]) -> Decision:
+    def _decide(
+        self, route: Route, version: str | None, headers: Mapping[str, str], variant: str | None = None
+    ) -> Decision:
         if not _recording():
-            return super()._decide(route, version, headers)
+            return super()._decide(route, version, headers, variant)
         with self._tracer.start_as_current_span("route") as span:
-            decision = super()._decide(route, version, headers)
+            decision = super()._decide(route, version, headers, variant)
             weight = next((v.weight for v in route.variants if v.backend == decision.backend), 0)
             span.set_attributes({
                 "isthmus.route": route.model, "isthmus.variant": decision.backend,

@@ -35,9 +35,13 @@ def test_string_and_bool_instances_keep_their_kind():
     assert t.datatype == "BOOL"
 
 
-def test_object_instances_cannot_become_tensors():
+def test_object_instances_become_named_tensors_only_when_their_keys_agree():
+    (a,) = request_tensors(InferRequest(instances=[{"a": 1}, {"a": 2}]), NAMING)  # TF Serving's named rows
+    assert a.name == "a" and a.data.tolist() == [1, 2]
+    with pytest.raises(CodecError, match="differing keys"):
+        request_tensors(InferRequest(instances=[{"a": 1}, [1]]), NAMING)
     with pytest.raises(CodecError, match="rectangular"):
-        request_tensors(InferRequest(instances=[{"a": 1}]), NAMING)
+        request_tensors(InferRequest(instances=[[{"a": 1}]]), NAMING)
 
 
 def test_tensors_become_rows():

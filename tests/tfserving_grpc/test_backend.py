@@ -128,7 +128,7 @@ async def test_untranslatable_request_is_a_codec_error(tfs_grpc):
     b = await started(endpoints=[await tfs_grpc(Model("m"))], model="m")
     try:
         with pytest.raises(CodecError):
-            await b.infer(InferRequest(instances=[{"a": 1}]), CTX)
+            await b.infer(InferRequest(instances=[[1], [1, 2]]), CTX)  # ragged
     finally:
         await b.close()
 
@@ -140,7 +140,13 @@ async def test_ready_reports_available_versions(tfs_grpc):
     try:
         assert await b.ready("m") and not await b.ready("other")
         assert await pinned.ready("public")
-        assert await b.metadata("m") is None
+        md = await b.metadata("m")  # the serving_default SignatureDef, from GetModelMetadata
+        assert md == {
+            "platform": "tensorflow_savedmodel",
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, -1]}],
+            "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, -1]}],
+        }
+        assert await b.metadata("other") is None  # NOT_FOUND: nothing known
     finally:
         await b.close()
         await pinned.close()

@@ -6,7 +6,8 @@ message names, so sharing that pool would fail to import next to TensorFlow. Mes
 this pool serialize to the same wire bytes.
 """
 
-from google.protobuf import descriptor_pool, wrappers_pb2
+from google.protobuf import any_pb2, descriptor_pool, wrappers_pb2
 
 POOL = descriptor_pool.DescriptorPool()
 POOL.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+POOL.AddSerializedFile(any_pb2.DESCRIPTOR.serialized_pb)  # GetModelMetadataResponse.metadata

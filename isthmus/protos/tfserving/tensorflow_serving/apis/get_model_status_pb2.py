@@ -24,21 +24,22 @@ _sym_db = _symbol_database.Default()
 
 
 from isthmus.protos.tfserving.tensorflow_serving.apis import model_pb2 as tensorflow__serving_dot_apis_dot_model__pb2
+from isthmus.protos.tfserving.tensorflow_serving.apis import status_pb2 as tensorflow__serving_dot_apis_dot_status__pb2
 
 
-DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n.tensorflow_serving/apis/get_model_status.proto\x12\x12tensorflow.serving\x1a#tensorflow_serving/apis/model.proto\"J\n\x15GetModelStatusRequest\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\"\xb7\x01\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12;\n\x05state\x18\x02 \x01(\x0e\x32,.tensorflow.serving.ModelVersionStatus.State\"S\n\x05State\x12\x0b\n\x07UNKNOWN\x10\x00\x12\t\n\x05START\x10\n\x12\x0b\n\x07LOADING\x10\x14\x12\r\n\tAVAILABLE\x10\x1e\x12\r\n\tUNLOADING\x10(\x12\x07\n\x03\x45ND\x10\x32\"t\n\x16GetModelStatusResponse\x12Z\n\x14model_version_status\x18\x01 \x03(\x0b\x32&.tensorflow.serving.ModelVersionStatusR\x14model_version_statusb\x06proto3')
+DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n.tensorflow_serving/apis/get_model_status.proto\x12\x12tensorflow.serving\x1a#tensorflow_serving/apis/model.proto\x1a$tensorflow_serving/apis/status.proto\"J\n\x15GetModelStatusRequest\x12\x31\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x1d.tensorflow.serving.ModelSpec\"\xe8\x01\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12;\n\x05state\x18\x02 \x01(\x0e\x32,.tensorflow.serving.ModelVersionStatus.State\x12/\n\x06status\x18\x03 \x01(\x0b\x32\x1f.tensorflow.serving.StatusProto\"S\n\x05State\x12\x0b\n\x07UNKNOWN\x10\x00\x12\t\n\x05START\x10\n\x12\x0b\n\x07LOADING\x10\x14\x12\r\n\tAVAILABLE\x10\x1e\x12\r\n\tUNLOADING\x10(\x12\x07\n\x03\x45ND\x10\x32\"t\n\x16GetModelStatusResponse\x12Z\n\x14model_version_status\x18\x01 \x03(\x0b\x32&.tensorflow.serving.ModelVersionStatusR\x14model_version_statusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'isthmus.protos.tfserving.tensorflow_serving.apis.get_model_status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETMODELSTATUSREQUEST']._serialized_start=107
-  _globals['_GETMODELSTATUSREQUEST']._serialized_end=181
-  _globals['_MODELVERSIONSTATUS']._serialized_start=184
-  _globals['_MODELVERSIONSTATUS']._serialized_end=367
-  _globals['_MODELVERSIONSTATUS_STATE']._serialized_start=284
-  _globals['_MODELVERSIONSTATUS_STATE']._serialized_end=367
-  _globals['_GETMODELSTATUSRESPONSE']._serialized_start=369
-  _globals['_GETMODELSTATUSRESPONSE']._serialized_end=485
+  _globals['_GETMODELSTATUSREQUEST']._serialized_start=145
+  _globals['_GETMODELSTATUSREQUEST']._serialized_end=219
+  _globals['_MODELVERSIONSTATUS']._serialized_start=222
+  _globals['_MODELVERSIONSTATUS']._serialized_end=454
+  _globals['_MODELVERSIONSTATUS_STATE']._serialized_start=371
+  _globals['_MODELVERSIONSTATUS_STATE']._serialized_end=454
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_start=456
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_end=572
 # @@protoc_insertion_point(module_scope)
