@@ -155,13 +155,7 @@ class TFServingGrpcBackend:
 
     async def metadata(self, model: str) -> Mapping[str, Any] | None:
         """V2 metadata of the configured signature (``serving_default`` when none is)."""
-        signatures = await self.signature_defs(model)
-        if signatures is None:
-            return None
-        try:
-            return tfserving_meta.v2_metadata(signatures, self.config.signature_name)
-        except CodecError:
-            return None
+        return tfserving_meta.v2_metadata_or_none(await self.signature_defs(model), self.config.signature_name)
 
 
 def _checked(backend: str, result: T, count: int, request: ExamplesRequest) -> T:

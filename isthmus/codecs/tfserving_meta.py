@@ -49,6 +49,16 @@ def v2_metadata(signatures: SignatureDefMap, signature: str | None) -> dict[str,
     }
 
 
+def v2_metadata_or_none(signatures: SignatureDefMap | None, signature: str | None) -> dict[str, Any] | None:
+    """:func:`v2_metadata`, or None when the signatures are not known or cannot be V2 metadata."""
+    if signatures is None:
+        return None
+    try:
+        return v2_metadata(signatures, signature)
+    except CodecError:
+        return None
+
+
 def _v2_tensor(alias: str, info: Any) -> dict[str, Any]:
     datatype = DATATYPE_OF_DTYPE.get(info.dtype)
     if datatype is None:

@@ -46,16 +46,16 @@ def _unimplemented(method: str, why: str) -> Callable[..., Awaitable[Any]]:
 
 
 class ExtensionServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
-    """The extension methods; the ingress's servicer inherits them. ``_guarded(context, call)``
+    """The extension methods; the ingress's servicer inherits them. ``guarded(context, call)``
     (the ingress's) turns an error into the call's status."""
 
     _dp: DataPlane
 
-    async def _guarded(self, context: Any, call: Callable[[], Awaitable[T]], rid: str | None = None) -> T:
+    async def guarded(self, context: Any, call: Callable[[], Awaitable[T]], rid: str | None = None) -> T:
         raise NotImplementedError  # pragma: no cover - the ingress's servicer defines it
 
     async def ModelConfig(self, request: pb.ModelConfigRequest, context: Any) -> pb.ModelConfigResponse:
-        doc = await self._guarded(context, lambda: extensions.config_of(self._dp, request.name, request.version or None))
+        doc = await self.guarded(context, lambda: extensions.config_of(self._dp, request.name, request.version or None))
         return json_format.ParseDict({"config": doc}, pb.ModelConfigResponse())
 
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Any) -> pb.RepositoryIndexResponse:
@@ -64,7 +64,7 @@ class ExtensionServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 grpc.StatusCode.NOT_FOUND,
                 f"no repository '{request.repository_name}': Isthmus has one, named '' (its routes)",
             )
-        rows = await self._guarded(context, lambda: extensions.repository_index(self._dp, request.ready))
+        rows = await self.guarded(context, lambda: extensions.repository_index(self._dp, request.ready))
         return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(**row) for row in rows])
 
     async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Any) -> pb.ModelStatisticsResponse:
@@ -73,7 +73,7 @@ class ExtensionServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 return extensions.statistics(self._dp)
             return extensions.statistics(self._dp, request.name, request.version or None)
 
-        doc = await self._guarded(context, stats)
+        doc = await self.guarded(context, stats)
         return json_format.ParseDict(doc, pb.ModelStatisticsResponse())
 
 

@@ -41,7 +41,7 @@ from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, RE
 from isthmus.gateway.http_types import Headers
 from isthmus.gateway.identity import SubjectMemo
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.grpc_calls import GrpcCallTelemetry
+from isthmus.telemetry.grpc_calls import MODEL_INFER, GrpcCallTelemetry, Rpc
 from isthmus.telemetry.kinds import model_label
 
 log = logging.getLogger(__name__)
@@ -91,23 +91,42 @@ class InferenceServicer(ExtensionServicer):
         return pb.ServerMetadataResponse(name="isthmus", version=__version__, extensions=EXTENSIONS)
 
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
-        ready = await self._guarded(context, lambda: self._dp.model_ready(request.name, request.version or None))
+        ready = await self.guarded(context, lambda: self._dp.model_ready(request.name, request.version or None))
         return pb.ModelReadyResponse(ready=ready)
 
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
-        doc = await self._guarded(context, lambda: self._dp.model_metadata(request.name, request.version or None))
+        doc = await self.guarded(context, lambda: self._dp.model_metadata(request.name, request.version or None))
         return v2_grpc.metadata_to_pb(doc)
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
+        return await self.answered(request.model_name, context, lambda h, rid: self._infer(request, h, rid, context))
+
+    async def answered(
+        self,
+        model: str,
+        context: Any,
+        work: Callable[[Headers, str], Awaitable[tuple[Answer, T]]],
+        method: Rpc = MODEL_INFER,
+    ) -> T:
+        """One inference RPC of any service on this listener: the metadata as headers and the request
+        id from them, ``work(headers, rid)`` measured as ``method`` of ``model``, its errors as the
+        RPC's status (:meth:`guarded`), the answer's backend, cache state and request id as initial
+        metadata."""
         headers = metadata_headers(context.invocation_metadata())
         rid = request_id(headers)
-        infer = lambda: self._infer(request, headers, rid, context)  # noqa: E731
-        label = model_label(request.model_name, self._dp.state.routes)
-        answer, reply = await self._guarded(context, lambda: self.calls.measure(label, headers, rid, context, infer), rid)
+        label = model_label(model, self._dp.state.routes)
+        measured = lambda: self.calls.measure(label, headers, rid, context, lambda: work(headers, rid), method)  # noqa: E731
+        answer, reply = await self.guarded(context, measured, rid)
         await context.send_initial_metadata(
             ((BACKEND_HEADER, answer.backend), (CACHE_HEADER, answer.cache), (REQUEST_ID_HEADER, rid))
         )
         return reply
+
+    @staticmethod
+    async def within_deadline(call: Awaitable[T], context: Any) -> T:
+        """``call`` bounded by the client's deadline when it set one (backends see it too)."""
+        remaining = context.time_remaining()  # None: the client set no deadline
+        return await (call if remaining is None else _within(call, remaining))
 
     async def _infer(
         self, request: pb.ModelInferRequest, headers: Headers, rid: str, context: Any
@@ -118,8 +137,7 @@ class InferenceServicer(ExtensionServicer):
         self._dp.state.routes.route(model)  # an unknown model is NOT_FOUND whatever the tensors
         decoded = v2_grpc.decode_request(request)
         call = self._dp.infer(model, request.model_version or None, decoded, headers, rid, self.client_identity(context))
-        remaining = context.time_remaining()  # None: the client set no deadline
-        answer = await (call if remaining is None else _within(call, remaining))
+        answer = await self.within_deadline(call, context)
         try:
             outputs = response_tensors(answer.response)
             rid_out = answer_id(decoded.id, answer.response, answer.cache == "hit")
@@ -128,7 +146,7 @@ class InferenceServicer(ExtensionServicer):
             raise BackendFailed(answer.backend, f"answer cannot be translated: {exc}") from None
         return answer, reply
 
-    async def _guarded(self, context: Any, call: Callable[[], Awaitable[T]], rid: str | None = None) -> T:
+    async def guarded(self, context: Any, call: Callable[[], Awaitable[T]], rid: str | None = None) -> T:
         """Run ``call``; any error ends the RPC with its status, the backend and request id as trailers."""
         try:
             return await call()

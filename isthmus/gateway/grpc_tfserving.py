@@ -20,24 +20,28 @@ import grpc
 from isthmus.backends import BackendFailed
 from isthmus.codecs import CodecError, InferRequest, tfserving_meta
 from isthmus.codecs.convert import response_tensors
+from isthmus.codecs.names import check_name
 from isthmus.codecs.tensorproto import decode_tensor, encode_tensor
 from isthmus.codecs.tfserving_examples import ExamplesRequest
 from isthmus.gateway import tfserving_calls
 from isthmus.gateway.dataplane import Answer
-from isthmus.gateway.grpc_ingress import InferenceServicer, _within, metadata_headers
-from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, REQUEST_ID_HEADER, request_id
+from isthmus.gateway.grpc_ingress import InferenceServicer, metadata_headers
+from isthmus.gateway.headers import BACKEND_HEADER, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers
+from isthmus.protos.tfserving import _pool as tfserving_pool
 from isthmus.protos.tfserving.tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     inference_pb2,
+    model_service_pb2,
     model_service_pb2_grpc,
     predict_pb2,
+    prediction_service_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from isthmus.telemetry.kinds import model_label
+from isthmus.telemetry.grpc_calls import rpc
 
 
 def spec_version(spec: Any) -> tuple[str | None, str | None]:
@@ -56,23 +60,17 @@ def _model(spec: Any) -> str:
     return spec.name
 
 
+PREDICT = rpc("tensorflow.serving.PredictionService", "Predict")
+
+
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, v2: InferenceServicer):
         self._v2 = v2  # its guard (status mapping, trailers), telemetry and client identity
         self._dp = v2._dp
 
     async def Predict(self, request: predict_pb2.PredictRequest, context: Any) -> predict_pb2.PredictResponse:
-        headers = metadata_headers(context.invocation_metadata())
-        rid = request_id(headers)
-        infer = lambda: self._predict(request, headers, rid, context)  # noqa: E731
-        label = model_label(request.model_spec.name, self._dp.state.routes)
-        answer, reply = await self._v2._guarded(
-            context, lambda: self._v2.calls.measure(label, headers, rid, context, infer), rid
-        )
-        await context.send_initial_metadata(
-            ((BACKEND_HEADER, answer.backend), (CACHE_HEADER, answer.cache), (REQUEST_ID_HEADER, rid))
-        )
-        return reply
+        work = lambda headers, rid: self._predict(request, headers, rid, context)  # noqa: E731
+        return await self._v2.answered(request.model_spec.name, context, work, PREDICT)
 
     async def _predict(
         self, request: predict_pb2.PredictRequest, headers: Headers, rid: str, context: Any
@@ -82,15 +80,16 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         version, variant = tfserving_calls.resolve(self._dp.state.routes.route(model), *spec_version(spec))
         if not request.inputs:
             raise CodecError("PredictRequest has no inputs")
-        inputs = tuple(decode_tensor(name, request.inputs[name], "input") for name in request.inputs)
+        inputs = tuple(
+            decode_tensor(check_name(name, "inputs", i), request.inputs[name], "input") for i, name in enumerate(request.inputs)
+        )
         decoded = InferRequest(
             inputs=inputs, outputs=tuple(request.output_filter), signature_name=spec.signature_name or None
         )
         call = self._dp.infer(
             model, version, decoded, headers, rid, self._v2.client_identity(context), variant=variant
         )
-        remaining = context.time_remaining()
-        answer = await (call if remaining is None else _within(call, remaining))
+        answer = await self._v2.within_deadline(call, context)
         reply = predict_pb2.PredictResponse(
             model_spec=tfserving_meta.model_spec(model, answer.version, spec.signature_name or None)
         )
@@ -123,10 +122,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             examples = ExamplesRequest(request.input, spec.signature_name or None)
             version, label = spec_version(spec)
             work = tfserving_calls.examples(self._dp, verb, model, version, label, examples, headers, rid)
-            remaining = context.time_remaining()
-            return await (work if remaining is None else _within(work, remaining))
+            return await self._v2.within_deadline(work, context)
 
-        result, backend = await self._v2._guarded(context, call, rid)
+        result, backend = await self._v2.guarded(context, call, rid)
         await context.send_initial_metadata(((BACKEND_HEADER, backend), (REQUEST_ID_HEADER, rid)))
         return result, spec
 
@@ -145,7 +143,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             signatures, answered = await tfserving_calls.signature_defs(self._dp, model, version, label)
             return tfserving_meta.metadata_response(model, answered, signatures)
 
-        return await self._v2._guarded(context, call)
+        return await self._v2.guarded(context, call)
 
     async def MultiInference(self, request: inference_pb2.MultiInferenceRequest, context: Any) -> Any:
         await context.abort(
@@ -167,11 +165,15 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             versions = await tfserving_calls.version_status(self._dp, _model(request.model_spec), version, label)
             return tfserving_meta.status_response(versions)
 
-        return await self._v2._guarded(context, call)
+        return await self._v2.guarded(context, call)
 
 
 #: The services :func:`add_to_server` adds (listed by reflection and health), and their descriptor pool
-SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
+SERVICES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name  # importing the module registers the service in POOL
+    for module, name in ((prediction_service_pb2, "PredictionService"), (model_service_pb2, "ModelService"))
+)
+POOL = tfserving_pool.POOL
 
 
 def add_to_server(v2: InferenceServicer, server: grpc.aio.Server) -> None:

@@ -9,7 +9,7 @@ on, runs the call in a SERVER span that continues the app's trace from the reque
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Mapping, MutableMapping, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, MutableMapping, NamedTuple, TypeVar
 
 import grpc
 from opentelemetry.trace import Span, SpanKind, StatusCode
@@ -23,9 +23,22 @@ from isthmus.telemetry.telemetry import Telemetry
 from isthmus.telemetry.tracing import Tracing
 
 T = TypeVar("T")
-SERVICE, METHOD = "inference.GRPCInferenceService", "ModelInfer"
-SPAN_NAME = f"{SERVICE}/{METHOD}"
-PATH = f"/{SPAN_NAME}"
+
+
+class Rpc(NamedTuple):
+    """A measured RPC's names: its span's name and attributes, its access-log path."""
+
+    service: str
+    method: str
+    span_name: str
+    path: str
+
+
+def rpc(service: str, method: str) -> Rpc:
+    return Rpc(service, method, f"{service}/{method}", f"/{service}/{method}")
+
+
+MODEL_INFER = rpc("inference.GRPCInferenceService", "ModelInfer")
 NO_CACHE = "-"
 #: Codes that are the server's failure (an ERROR span), per the semantic conventions for gRPC servers.
 SERVER_ERRORS = frozenset({
@@ -45,25 +58,31 @@ class GrpcCallTelemetry:
         self.in_flight = 0  # exported as isthmus.requests.in_flight{transport="grpc"}
 
     async def measure(
-        self, model: str, headers: MutableMapping[str, str], rid: str, context: Any, call: Callable[[], Awaitable[T]]
+        self,
+        model: str,
+        headers: MutableMapping[str, str],
+        rid: str,
+        context: Any,
+        call: Callable[[], Awaitable[T]],
+        method: Rpc = MODEL_INFER,
     ) -> T:
         """``await call()`` (it returns an object with ``backend`` and ``cache``, or a tuple starting
-        with one), measured; its exceptions pass through unchanged. ``model`` is the label value
-        (:func:`isthmus.telemetry.kinds.model_label`)."""
+        with one), measured as ``method``; its exceptions pass through unchanged. ``model`` is the
+        label value (:func:`isthmus.telemetry.kinds.model_label`)."""
         start = self._clock()
         self.in_flight += 1
         try:
             if self._tracing is None or self._tracer is None or not self._tracing.sampled(headers):
-                return await self._measured(model, headers, rid, context, call, start, None)
+                return await self._measured(model, headers, rid, context, call, start, None, method)
             with self._tracer.start_as_current_span(
-                SPAN_NAME,
+                method.span_name,
                 context=Tracing.extract(headers),
                 kind=SpanKind.SERVER,
-                attributes={"rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": METHOD},
+                attributes={"rpc.system": "grpc", "rpc.service": method.service, "rpc.method": method.method},
                 record_exception=False,
                 set_status_on_exception=False,
             ) as span:
-                return await self._measured(model, headers, rid, context, call, start, span)
+                return await self._measured(model, headers, rid, context, call, start, span, method)
         finally:
             self.in_flight -= 1
 
@@ -76,6 +95,7 @@ class GrpcCallTelemetry:
         call: Callable[[], Awaitable[T]],
         start: float,
         span: Span | None,
+        method: Rpc,
     ) -> T:
         try:
             result = await call()
@@ -87,13 +107,13 @@ class GrpcCallTelemetry:
             telemetry.metrics.request_failed(model, backend, error_kind(exc), "grpc")
             if isinstance(exc, BackendError) and exc.status >= 500:
                 telemetry.warnings.warning(("backend", backend), "%s", exc)
-            self._done(model, backend, code, NO_CACHE, headers, rid, context, start, span)
+            self._done(model, backend, code, NO_CACHE, headers, rid, context, start, span, method)
             raise
         except asyncio.CancelledError:  # the client cancelled the call (or its deadline passed)
-            self._done(model, NO_BACKEND, grpc.StatusCode.CANCELLED, NO_CACHE, headers, rid, context, start, span)
+            self._done(model, NO_BACKEND, grpc.StatusCode.CANCELLED, NO_CACHE, headers, rid, context, start, span, method)
             raise
         answer = result[0] if isinstance(result, tuple) else result
-        self._done(model, answer.backend, grpc.StatusCode.OK, answer.cache, headers, rid, context, start, span)
+        self._done(model, answer.backend, grpc.StatusCode.OK, answer.cache, headers, rid, context, start, span, method)
         return result
 
     def _done(
@@ -107,6 +127,7 @@ class GrpcCallTelemetry:
         context: Any,
         start: float,
         span: Span | None,
+        method: Rpc,
     ) -> None:
         elapsed = self._clock() - start
         self._record(model, backend, code.name, "grpc", cache, elapsed)
@@ -123,7 +144,7 @@ class GrpcCallTelemetry:
             self._access.request(
                 ts=self.telemetry.wall_clock(), request_id=rid,
                 trace_id=trace_id if trace_id is not None else trace_id_of(headers.get(TRACEPARENT)),
-                transport="grpc", method="POST", path=PATH, route=model, variant=backend, cache=cache,
+                transport="grpc", method="POST", path=method.path, route=model, variant=backend, cache=cache,
                 status=code.name, latency=elapsed, client=peer_address(context.peer()),
             )  # fmt: skip
 

@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from isthmus.backends.fake import FakeBackend
-from isthmus.gateway.routes import resolve
+from isthmus.gateway.routes import Match, resolve
 from tests.conftest import v2_body
 from tests.gateway.test_rest import CONFIG, fakes, post
 
@@ -17,7 +17,7 @@ async def get(http, server, path):
 
 def test_stats_of_all_models_is_not_the_metadata_of_a_model_called_stats():
     assert resolve("GET", "/v2/models/stats").endpoint == "all_stats"
-    assert resolve("GET", "/v2/models/m/versions/2/stats").__repr__() == "Match(endpoint='model_stats', model='m', version='2')"
+    assert resolve("GET", "/v2/models/m/versions/2/stats") == Match("model_stats", "m", "2")
     assert resolve("GET", "/v2/models/m/config").endpoint == "model_config"
     assert resolve("GET", "/v2/models/m").endpoint == "model_metadata"
     assert resolve("POST", "/v2/repository/index").endpoint == "repository_index"

@@ -124,7 +124,10 @@ async def test_health_follows_readiness(gateway):
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
         listed = await health_pb2_grpc.HealthStub(channel).List(health_pb2.HealthListRequest())
         statuses = {name: r.status for name, r in listed.statuses.items()}
-        assert statuses == {"": SERVING, "inference.GRPCInferenceService": SERVING, "m": NOT_SERVING, "other": SERVING}
+        assert statuses == {
+            "": SERVING, "inference.GRPCInferenceService": SERVING, "tensorflow.serving.PredictionService": SERVING,
+            "tensorflow.serving.ModelService": SERVING, "m": NOT_SERVING, "other": SERVING,
+        }  # fmt: skip
         # before a first config (an xDS gateway) and until one is applied
         server.dataplane.await_config()
         assert await health_of(channel, "") == NOT_SERVING
@@ -163,9 +166,13 @@ async def test_reflection_lists_and_resolves_the_services(gateway):
             services = sorted(db.get_services())
             pool = DescriptorPool(db)
             service = pool.FindServiceByName("inference.GRPCInferenceService")
-            return services, [m.name for m in service.methods]
+            # TF Serving's services are in a private descriptor pool: resolved through it too
+            predict = pool.FindServiceByName("tensorflow.serving.PredictionService")
+            return services, [m.name for m in service.methods], [m.name for m in predict.methods]
 
-    services, methods = await asyncio.to_thread(reflect)
+    services, methods, tfs_methods = await asyncio.to_thread(reflect)
     assert services == ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                        "inference.GRPCInferenceService"]
+                        "inference.GRPCInferenceService", "tensorflow.serving.ModelService",
+                        "tensorflow.serving.PredictionService"]
     assert {"ModelInfer", "ModelConfig", "RepositoryIndex", "ModelStatistics"} <= set(methods)
+    assert {"Predict", "Classify", "Regress", "GetModelMetadata"} <= set(tfs_methods)
