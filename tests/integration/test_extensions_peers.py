@@ -120,5 +120,6 @@ async def test_the_kserve_packages_clients_through_the_gateway(gw):
     assert doc["v1_explain"]["explanations"] == expected, doc
     assert (doc["v2_live"], doc["v2_ready"], doc["v2_model_ready"]) == (True, True, True), doc
     assert doc["v2_infer"] in (expected, (X * 2 + 100).tolist()), doc
+    assert doc["v2_infer_defaults"] in (expected, (X * 2 + 100).tolist()), doc  # binary tensor data both ways
     assert (doc["grpc_live"], doc["grpc_ready"], doc["grpc_model_ready"]) == (True, True, True), doc
     assert doc["grpc_infer"] in (expected, (X * 2 + 100).tolist()), doc

@@ -54,7 +54,7 @@ async def gw(gateway, ray_cluster, kserve_peer):  # noqa: F811
         # the same deployment without a mapping: sent {"instances": ...}, which it cannot handle
         {"name": "seed-unmapped", "protocol": "ray-serve", "endpoints": [ray_cluster.url], "model": "seed"},
         {"name": "ray-v1", "protocol": "ray-serve", "endpoints": [ray_cluster.url], "model": "double"},
-        # KServe's :explain with no explainer configured answers 501 {"error": ...}
+        # KServe's :explain of the peer model, whose explainer fails on ["crash"] (a 500)
         {"name": "kserve-explain", "protocol": "http-json", "endpoints": [kserve_peer.url],
          "path": "/v1/models/{model}:explain", "model": "double"},
     ]
@@ -177,7 +177,10 @@ async def test_the_unmapped_deployment_fails_and_the_502_says_so_over_rest_and_g
 
 
 async def test_a_real_kserve_5xx_error_body_is_in_the_502(gw, http):
-    async with http.post(gw.url + "/v1/models/explain:predict", data=orjson.dumps({"instances": [[1.0]]})) as r:
+    # the peer's explainer raises on ["crash"]: KServe answers its own 500 {"error": ...}
+    async with http.post(gw.url + "/v1/models/explain:predict", data=orjson.dumps({"instances": ["crash"]})) as r:
         assert r.status == 502
         assert r.headers["x-isthmus-backend"] == "kserve-explain"
-        assert (await r.json())["error"] == "backend 'kserve-explain' failed: HTTP 501: Could not find explainer_host."
+        error = (await r.json())["error"]
+    assert error.startswith("backend 'kserve-explain' failed: HTTP 500: "), error
+    assert "the explainer has nothing to explain" in error, error

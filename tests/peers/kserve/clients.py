@@ -3,7 +3,8 @@
     clients.py --rest http://127.0.0.1:P --grpc 127.0.0.1:G --model NAME --explain-model NAME
 
 V1 REST (``InferenceRESTClient``, protocol v1): liveness (``GET /``), model readiness, predict,
-explain; V2 REST (protocol v2, JSON tensors): liveness, readiness, model readiness, infer; V2 gRPC
+explain; V2 REST (protocol v2): liveness, readiness, model readiness, infer with JSON tensors and with the
+client's defaults (binary tensor data in and out); V2 gRPC
 (``InferenceGRPCClient``): liveness, readiness, model readiness, infer. Prints one JSON document
 with every answer; a failing call is ``{"error": "..."}`` in its place (the test reads them all).
 """
@@ -48,6 +49,23 @@ async def main(args: argparse.Namespace) -> dict:
         return response.outputs[0].as_numpy().tolist()
 
     out["v2_infer"] = await attempt(v2_infer())
+
+    async def v2_infer_defaults():
+        """As a kserve user writes it: InferInput.set_data_from_numpy sends binary tensor data by
+        default; the output is asked for in binary too."""
+        from kserve.protocol.infer_type import RequestedOutput  # noqa: PLC0415
+
+        tensor = InferInput("input-0", [2, 3], "FP32")
+        tensor.set_data_from_numpy(np.array(X, dtype=np.float32))
+        request = InferRequest(
+            model_name=args.model,
+            infer_inputs=[tensor],
+            request_outputs=[RequestedOutput("output-0", parameters={"binary_data": True})],
+        )
+        response = await v2.infer(args.rest, request, model_name=args.model)
+        return response.outputs[0].as_numpy().tolist()
+
+    out["v2_infer_defaults"] = await attempt(v2_infer_defaults())
     await v2.close()
 
     grpc_client = InferenceGRPCClient(args.grpc, timeout=30)

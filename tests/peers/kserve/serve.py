@@ -79,6 +79,8 @@ def main(argv: list[str]) -> int:
             ``input * 2 + offset`` (its ``input * 2``), and the offset every output gets."""
             if not isinstance(payload, dict) or set(payload) != {"instances"}:
                 raise InvalidInput('V1 explain body must be {"instances": [...]}')
+            if payload["instances"] == ["crash"]:  # a crashing explainer: KServe's own 500 answer, for the tests
+                raise RuntimeError("the explainer has nothing to explain")
             try:
                 contributions = affine_instances(payload["instances"], 0.0)
             except InvalidInstances as exc:
