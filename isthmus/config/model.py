@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, model_validator
 
-from isthmus.codecs.jsonmap import check_json, compile_request, compile_response, parse_pointer
+from isthmus.common.json_pointers import check_json, parse_pointer, request_targets, response_sources
 from isthmus.config.units import ByteSize, Duration
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -231,7 +231,7 @@ class RequestMappingConfig(_Frozen):
 
     @model_validator(mode="after")
     def _compiles(self) -> RequestMappingConfig:
-        compile_request(self.body, self.inputs)  # pointers that collide or do not fit the template
+        request_targets(self.body, self.inputs)  # pointers that collide or do not fit the template
         return self
 
 
@@ -244,7 +244,7 @@ class ResponseMappingConfig(_Frozen):
 
     @model_validator(mode="after")
     def _compiles(self) -> ResponseMappingConfig:
-        compile_response(self.outputs)
+        response_sources(self.outputs)
         return self
 
 

@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 
 from isthmus.codecs import CodecError, InferRequest, Tensor, TensorNaming
 from isthmus.codecs.convert import response_predictions, response_tensors
-from isthmus.codecs.jsonmap import (
-    MappingError,
-    check_json,
-    compile_request,
-    compile_response,
-    parse_pointer,
-    pointer_text,
-)
+from isthmus.codecs.jsonmap import compile_request, compile_response
+from isthmus.common.json_pointers import MappingError, check_json, parse_pointer, pointer_text
 
 NAMING = TensorNaming("input-0", "output-0", "FP32")
 

@@ -1,0 +1,1 @@
+"""Pure helpers every layer may import (config, codecs, ...); they import nothing else from isthmus."""
