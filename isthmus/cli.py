@@ -295,16 +295,19 @@ async def _serve_xds_one(
 ) -> None:
     from isthmus.admin import GatewaySources, running_admin
     from isthmus.gateway import GatewayServer
-    from isthmus.telemetry.gauges import observe_xds
-    from isthmus.telemetry.xds import CountedFollower
+    from isthmus.gateway.xds_sink import GatewaySink
     from isthmus.xds.client import gateway_node
+    from isthmus.xds.follower import Follower
+    from isthmus.xds.follower_metrics import FollowerCounts, observe_follower
     from isthmus.xds.persist import SnapshotFile
 
     source = spec.config_path or "--listen"
     server = _new_gateway(GatewayServer, config, source=source, host=host, port=port, reuse_port=reuse_port)
     snapshot = SnapshotFile(spec.snapshot_file) if spec.snapshot_file else None
-    follower = CountedFollower(server, spec.xds, gateway_node(spec.node_id, spec.node_cluster), snapshot)
-    observe_xds(server.telemetry, follower)
+    counts = FollowerCounts()
+    node = gateway_node(spec.node_id, spec.node_cluster)
+    follower = Follower(GatewaySink(server), spec.xds, node, snapshot, observer=counts)
+    observe_follower(server.telemetry, follower.client, counts)
     sources = GatewaySources(server, follower=follower, scrape=server.telemetry.scrape)
     async with running_admin(admin[0], sources, required=admin[1]) as api:
         await _start_gateway(server, api)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from isthmus.config.any_protocol import PROTOCOLS
 from isthmus.config.model import grpc_endpoint
 
 FieldPath = tuple[str | int, ...]
@@ -50,7 +51,11 @@ JSON_MAPPED = ("ray-serve", "http-json")
 
 
 def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Problem]:
-    if isinstance(b.get("protocol"), str) and b["protocol"] not in JSON_MAPPED:
+    protocol = b.get("protocol")
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:  # the loader says so; check what all share
+        yield from _declared_tensors(b, path)
+        return
+    if b["protocol"] not in JSON_MAPPED:
         for key in ("request", "response"):
             if key in b:
                 yield (*path, key), (

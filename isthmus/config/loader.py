@@ -8,6 +8,7 @@ from typing import Any
 import pydantic
 
 from isthmus.config import checks
+from isthmus.config.any_protocol import AnyProtocolBackend
 from isthmus.config.errors import ConfigError, ConfigIssue
 from isthmus.config.model import Config
 from isthmus.config.yaml_source import YamlDocument, YamlSyntaxError, load_yaml
@@ -33,10 +34,11 @@ def parse_config(text: str, filename: str, base_dir: Path) -> Config:
         issues.append(ConfigIssue(filename, doc.line_of(()), "", "top level must be a mapping"))
         raise ConfigError(issues)
     config = None
+    context = {"base_dir": str(base_dir)}
     try:
-        config = Config.model_validate(doc.data, context={"base_dir": str(base_dir)})
+        config = Config.model_validate(doc.data, context=context)
     except pydantic.ValidationError as exc:
-        issues.extend(_schema_issues(exc, doc, filename))
+        issues.extend(_schema_issues(exc, doc, filename, context))
     for p, reason in checks.check(doc.data, base_dir):
         issues.append(ConfigIssue(filename, doc.line_of(p), _dotted(p), reason))
     if issues or config is None:
@@ -44,25 +46,44 @@ def parse_config(text: str, filename: str, base_dir: Path) -> Config:
     return config
 
 
-def _schema_issues(exc: pydantic.ValidationError, doc: YamlDocument, filename: str) -> list[ConfigIssue]:
+def _schema_issues(
+    exc: pydantic.ValidationError, doc: YamlDocument, filename: str, context: dict[str, str], at: FieldPath = ()
+) -> list[ConfigIssue]:
     out = []
     for err in exc.errors(include_url=False):
-        path = _data_path(err["loc"], doc.data)
+        path = _data_path((*at, *err["loc"]), doc.data)
         reason = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             reason = f"unknown field '{path[-1]}'"
         elif err["type"] == "missing":
             reason = f"missing required field '{path[-1]}'"
-        elif err["type"] == "union_tag_invalid":
-            path = (*path, "protocol")
-            reason = f"unknown protocol {err['input'].get('protocol')!r}; expected {err['ctx']['expected_tags']}"
-        elif err["type"] == "union_tag_not_found":
-            reason = "missing field 'protocol'"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            out += _without_protocol(err["input"], path, doc, filename, context)
+            if err["type"] == "union_tag_not_found":
+                reason = "missing field 'protocol'"
+            else:
+                path = (*path, "protocol")
+                reason = f"unknown protocol {err['input'].get('protocol')!r}; expected {err['ctx']['expected_tags']}"
         out.append(ConfigIssue(filename, doc.line_of(path), _dotted(path), reason))
     return out
 
 
-def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
+def _without_protocol(
+    backend: Any, path: FieldPath, doc: YamlDocument, filename: str, context: dict[str, str]
+) -> list[ConfigIssue]:
+    """A backend whose protocol is unknown or missing: its other fields checked against every
+    protocol's (:mod:`isthmus.config.any_protocol`), so their errors are reported in the same run."""
+    try:
+        AnyProtocolBackend.model_validate(backend, context=context)
+    except pydantic.ValidationError as exc:
+        return _schema_issues(exc, doc, filename, context, at=path)
+    return []
+
+
+FieldPath = tuple[str | int, ...]
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> FieldPath:
     """Drop pydantic's union-tag segments so the path names real document fields."""
     path: list[str | int] = []
     node = data
@@ -79,7 +100,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
     return tuple(path)
 
 
-def _dotted(path: tuple[str | int, ...]) -> str:
+def _dotted(path: FieldPath) -> str:
     out = ""
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))

@@ -37,8 +37,8 @@ def load_yaml(text: str) -> YamlDocument:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise YamlSyntaxError(mark.line + 1 if mark else None, f"invalid YAML: {exc.problem or exc}") from None
+        line, reason = syntax_error_at(exc)
+        raise YamlSyntaxError(line, reason) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"invalid YAML: {exc}") from None
     finally:
@@ -50,6 +50,34 @@ def load_yaml(text: str) -> YamlDocument:
     doc.lines[()] = node.start_mark.line + 1
     doc.data = _build(node, (), doc, loader)
     return doc
+
+
+#: PyYAML contexts that name something opened and never closed: its ``context_mark`` is where it
+#: was opened (the line to fix), its ``problem_mark`` where the parser gave up (often the next line).
+_OPENED = {
+    "while parsing a flow sequence": "'[' is not closed",
+    "while parsing a flow mapping": "'{' is not closed",
+    "while scanning a quoted scalar": "the quote is not closed",
+    "while scanning a simple key": "a key without ':'",
+}
+
+
+def syntax_error_at(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
+    """The line (1-based) to fix and the reason of a YAML syntax error.
+
+    An unclosed bracket or quote, or a key with no ``:``, is reported at the line where it starts
+    (PyYAML's ``context_mark``), naming where the parser stopped; every other error at the
+    ``problem_mark`` (a tab, a bad indentation, a second document).
+    """
+    problem, where = exc.problem or str(exc), exc.problem_mark
+    opened = _OPENED.get(exc.context or "")
+    if opened is not None and exc.context_mark is not None:
+        stopped = f" at line {where.line + 1}" if where is not None else ""
+        return exc.context_mark.line + 1, f"invalid YAML: {opened} ({problem}{stopped})"
+    if exc.context and not exc.context.startswith("while"):  # a sentence of its own: "expected a single document"
+        problem = f"{exc.context}, {problem}"
+    mark = where or exc.context_mark
+    return (mark.line + 1 if mark is not None else None), f"invalid YAML: {problem}"
 
 
 def _build(node: yaml.Node, path: Path, doc: YamlDocument, loader: yaml.SafeLoader) -> Any:

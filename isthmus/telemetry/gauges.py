@@ -97,20 +97,3 @@ def observe_config(telemetry: Telemetry, dataplane: DataPlane) -> None:
         kind="gauge", unit="1", description="The config generation being served (version, source)",
     )  # fmt: skip
 
-
-def observe_xds(telemetry: Telemetry, follower: Any) -> None:
-    """``follower``: a :class:`isthmus.telemetry.xds.CountedFollower`."""
-    client = follower.client
-    telemetry.observe(
-        "isthmus.xds.connected", lambda: [(int(client.connected), NO_ATTRS)],
-        kind="gauge", unit="1", description="1 while the xDS stream to the control plane is up",
-    )  # fmt: skip
-    telemetry.observe(
-        "isthmus.xds.streams", lambda: [(client.streams, NO_ATTRS)],
-        kind="counter", unit="{stream}", description="xDS stream attempts (reconnects included)",
-    )  # fmt: skip
-    telemetry.observe(
-        "isthmus.xds.updates",
-        lambda: [(follower.acks, {"result": "ack"}), (follower.nacks_total, {"result": "nack"})],
-        kind="counter", unit="{update}", description="Complete xDS resource sets answered, by ACK or NACK",
-    )  # fmt: skip

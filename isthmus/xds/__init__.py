@@ -6,7 +6,9 @@ Layers (go-control-plane's shape): ``resources``/``inverse`` (pure Config <-> xD
 ``status`` (ACK/NACK per client), ``source`` (the watched config directory, make-before-break
 rollout), ``status_http`` and ``cli``. For Envoy: ``rename`` (per-variant path rewrite programs),
 ``direct`` (answers Envoy gives itself) and ``envoy_parity`` (what Envoy / proxyless gRPC will not
-honour of a config, for ``isthmus validate --for`` and ``/status``).
+honour of a config, for ``isthmus validate --for`` and ``/status``). The gateway's side:
+``client_sotw``/``client`` (the ADS stream), ``follower`` (resource sets -> Config -> the
+``base.ConfigSink`` it is given; it knows no gateway), ``follower_metrics``, ``persist``.
 """
 
 from isthmus.xds.base import ConfigWatcher, NodeInfo, StreamCallbacks

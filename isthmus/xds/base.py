@@ -1,9 +1,14 @@
-"""The one interface between the snapshot cache and the streaming server (go-control-plane's
-``ConfigWatcher``), and the callbacks the server reports stream events through.
+"""The xDS layer's interfaces.
 
-The server turns requests into watches and watch answers into responses; it knows nothing of
-files or snapshots. A watch is one-shot: it answers at most once, then the server opens the next
-one when the client ACKs or NACKs.
+Server side: the one interface between the snapshot cache and the streaming server
+(go-control-plane's ``ConfigWatcher``), and the callbacks the server reports stream events
+through. The server turns requests into watches and watch answers into responses; it knows
+nothing of files or snapshots. A watch is one-shot: it answers at most once, then the server
+opens the next one when the client ACKs or NACKs.
+
+Client side: the :class:`ConfigSink` a follower applies configs to (the gateway implements it:
+``isthmus.gateway.xds_sink``; xds imports nothing of the gateway) and the
+:class:`FollowerObserver` told of each answer it sends (``isthmus.xds.follower_metrics``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Sequence
 
+from isthmus.config import Config
 from isthmus.xds.snapshot import Resource
 
 
@@ -112,3 +118,27 @@ class NoCallbacks:
 
     def on_nack(self, stream_id: int, type_url: str, version: str, detail: str) -> None:
         pass
+
+
+class ConfigSink(Protocol):
+    """Where a follower puts the configs it accepts (a running gateway, or a fake in tests)."""
+
+    @property
+    def version(self) -> str:
+        """The version of the config being served now."""
+        ...
+
+    def await_first(self) -> None:
+        """What is served now is a placeholder: not ready until the first :meth:`apply`."""
+        ...
+
+    async def apply(self, config: Config, version: str, source: str) -> None:
+        """Serve ``config`` atomically, or raise :class:`~isthmus.config.ConfigError` naming why it
+        cannot (the config served before stays)."""
+        ...
+
+
+class FollowerObserver(Protocol):
+    def answered(self, nack_reason: str | None) -> None:
+        """A complete resource set was answered: ACKed (``None``) or NACKed for ``nack_reason``."""
+        ...

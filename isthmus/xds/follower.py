@@ -1,9 +1,11 @@
-"""A gateway following the control plane: xDS resources -> Config -> ``GatewayServer.apply``.
+"""A gateway following the control plane: xDS resources -> Config -> :class:`ConfigSink` ``.apply``.
 
 - Each complete resource set is rebuilt into a Config (:func:`config_from_resources`) and applied
-  atomically; a :class:`ResourceError` or a :class:`ConfigError` from ``apply`` (a backend that
-  cannot start, e.g. an ONNX model missing on this machine) becomes the NACK's reason and the
-  gateway keeps serving what it had.
+  atomically to the sink (the gateway: ``isthmus.gateway.xds_sink``); a :class:`ResourceError`
+  or a :class:`ConfigError` from the sink (a backend that cannot start, e.g. an ONNX model missing
+  on this machine) becomes the NACK's reason and the gateway keeps serving what it had.
+- Each answer (ACK or NACK) is told to the observer when one is given (the counters of
+  ``isthmus.xds.follower_metrics``).
 - Every config applied from xDS is saved to the snapshot file (when one is given).
 - At start the gateway is not ready (``/v2/health/ready`` 503) until a first config is applied.
   If the first stream fails (control plane unreachable) or brings no complete config within
@@ -23,9 +25,9 @@ from typing import Awaitable, Callable, Mapping
 from envoy.config.core.v3 import base_pb2
 
 from isthmus.config import ConfigError
-from isthmus.gateway import GatewayServer
 from isthmus.xds import type_urls
 from isthmus.xds.backoff import Backoff
+from isthmus.xds.base import ConfigSink, FollowerObserver
 from isthmus.xds.client import XdsClient
 from isthmus.xds.client_sotw import Resources
 from isthmus.xds.errors import ResourceError
@@ -44,17 +46,19 @@ def combined_version(versions: Mapping[str, str]) -> str:
 class Follower:
     def __init__(
         self,
-        server: GatewayServer,
+        sink: ConfigSink,
         target: str,
         node: base_pb2.Node,
         snapshot: SnapshotFile | None = None,
         *,
+        observer: FollowerObserver | None = None,
         initial_timeout: float = 5.0,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._server = server
+        self._sink = sink
+        self._observer = observer
         self._snapshot = snapshot
         self._initial_timeout = initial_timeout
         self._clock = clock
@@ -64,7 +68,7 @@ class Follower:
         self._from_xds = False
         self._first = asyncio.Event()  # a config applied from xDS, or a stream attempt ended
         self.nacks: deque[str] = deque(maxlen=100)  # the latest reasons, bounded
-        server.dataplane.await_config()
+        sink.await_first()
 
     async def run(self) -> None:
         """Follow the control plane until cancelled (serving the snapshot file while it cannot)."""
@@ -89,16 +93,22 @@ class Follower:
 
     async def apply(self, resources: Resources, versions: Mapping[str, str]) -> str | None:
         """Apply one complete resource set; None, or the reason to NACK it."""
+        reason = await self._apply(resources, versions)
+        if self._observer is not None:
+            self._observer.answered(reason)
+        return reason
+
+    async def _apply(self, resources: Resources, versions: Mapping[str, str]) -> str | None:
         try:
             config = config_from_resources(resources)
         except ResourceError as exc:
             return self._rejected(str(exc))
         version = combined_version(versions)
         async with self._lock:
-            if self._from_xds and self._server.dataplane.state.version == version:
+            if self._from_xds and self._sink.version == version:
                 return None  # the same set again (a reconnect, or a re-sent type)
             try:
-                await self._server.apply(config, version, self.source)
+                await self._sink.apply(config, version, self.source)
             except ConfigError as exc:
                 return self._rejected("; ".join(str(i) for i in exc.issues))
             except Exception as exc:  # a bug must not stop the gateway following: NACK it, keep serving
@@ -120,7 +130,7 @@ class Follower:
     def _rejected(self, reason: str) -> str:
         self.nacks.append(reason)
         log.error("config from %s rejected (NACK), keeping version %s: %s",
-                  self.client.target, self._server.dataplane.state.version, reason)  # fmt: skip
+                  self.client.target, self._sink.version, reason)  # fmt: skip
         return reason
 
     async def load_snapshot(self) -> bool:
@@ -141,7 +151,7 @@ class Follower:
             if self._from_xds:
                 return False
             try:
-                await self._server.apply(saved.config, saved.version, f"snapshot {path}")
+                await self._sink.apply(saved.config, saved.version, f"snapshot {path}")
             except ConfigError as exc:
                 log.error("cannot serve the xDS snapshot file %s: %s", path, exc)
                 return False

@@ -15,6 +15,7 @@ from isthmus.backends.fake import FakeBackend
 from isthmus.config import Config
 from isthmus.gateway import GatewayServer
 from isthmus.gateway.state import GatewayState
+from isthmus.gateway.xds_sink import GatewaySink
 from isthmus.xds.backoff import Backoff
 from isthmus.xds.cli import running_control_plane
 from isthmus.xds.client import gateway_node
@@ -127,7 +128,7 @@ async def test_xds_fed_gateway_dump_follows_the_control_plane_and_reports_nacks(
     async with running_control_plane(tmp_path, poll_interval=0.02) as cp:
         target = f"127.0.0.1:{cp.port}"
         server = GatewayServer(base, source="--listen", backends={})
-        follower = Follower(server, target, gateway_node("gw-admin", "blue"), None,
+        follower = Follower(GatewaySink(server), target, gateway_node("gw-admin", "blue"), None,
                             backoff=Backoff(initial=0.05, maximum=0.3), initial_timeout=1.0)  # fmt: skip
         sources = GatewaySources(server, follower=follower)
         await server.start()
@@ -186,7 +187,7 @@ async def test_xds_gateway_serving_its_snapshot_file_while_the_control_plane_is_
     server = GatewayServer(Config.model_validate({"listener": {"address": "127.0.0.1:0"}}), source="--listen",
                            backends=fakes(config))  # fmt: skip
     target = f"127.0.0.1:{free_port()}"  # nothing listens there
-    follower = Follower(server, target, gateway_node("gw-admin"), snapshot,
+    follower = Follower(GatewaySink(server), target, gateway_node("gw-admin"), snapshot,
                         backoff=Backoff(initial=0.05, maximum=0.3), initial_timeout=0.2)  # fmt: skip
     sources = GatewaySources(server, follower=follower)
     await server.start()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from isthmus.config import Config
 from isthmus.gateway import GatewayServer
-from isthmus.telemetry.gauges import observe_xds
-from isthmus.telemetry.xds import CountedFollower
+from isthmus.gateway.xds_sink import GatewaySink
 from isthmus.xds import resources_from_config, type_urls
 from isthmus.xds.client import gateway_node
+from isthmus.xds.follower import Follower
+from isthmus.xds.follower_metrics import FollowerCounts, observe_follower
 from tests.conftest import free_port
 from tests.telemetry.helpers import plain_telemetry, scraped, series
 from tests.xds.helpers import config
@@ -16,8 +17,9 @@ from tests.xds.helpers import config
 async def test_acks_nacks_and_the_version_applied_are_exported():
     telemetry = plain_telemetry()
     server = GatewayServer(Config.model_validate({"listener": {"address": "127.0.0.1:0"}}), telemetry=telemetry)
-    follower = CountedFollower(server, f"127.0.0.1:{free_port()}", gateway_node("gw"))
-    observe_xds(telemetry, follower)
+    counts = FollowerCounts()
+    follower = Follower(GatewaySink(server), f"127.0.0.1:{free_port()}", gateway_node("gw"), observer=counts)
+    observe_follower(telemetry, follower.client, counts)
     good = resources_from_config(config())
     versions = {t: "v1" for t in type_urls.ORDER}
     assert await follower.apply(good, versions) is None

@@ -22,6 +22,7 @@ import pytest
 
 from isthmus.config import Config
 from isthmus.gateway import GatewayServer
+from isthmus.gateway.xds_sink import GatewaySink
 from isthmus.xds import Snapshot, resources_from_config
 from isthmus.xds.backoff import Backoff
 from isthmus.xds.cli import running_control_plane
@@ -88,7 +89,7 @@ async def following_gateway(
 ) -> AsyncIterator[tuple[GatewayServer, Follower]]:
     server = GatewayServer(Config.model_validate({"listener": {"address": "127.0.0.1:0"}}))
     store = SnapshotFile(snapshot) if snapshot is not None else None
-    follower = Follower(server, f"127.0.0.1:{xds_port}", gateway_node("gw-1"), store,
+    follower = Follower(GatewaySink(server), f"127.0.0.1:{xds_port}", gateway_node("gw-1"), store,
                         backoff=Backoff(initial=0.05, maximum=0.3), initial_timeout=1.0)  # fmt: skip
     await server.start()
     task = asyncio.create_task(follower.run())

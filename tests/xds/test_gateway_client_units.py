@@ -13,13 +13,15 @@ import yaml
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
-from isthmus.config import Config, parse_config
+from isthmus.config import Config, ConfigError, ConfigIssue, parse_config
 from isthmus.gateway import GatewayServer
+from isthmus.gateway.xds_sink import GatewaySink
 from isthmus.xds import Snapshot, config_from_resources, resources_from_config, type_urls
 from isthmus.xds.backoff import Backoff
 from isthmus.xds.client import XdsClient, gateway_node
 from isthmus.xds.client_sotw import Subscriber
 from isthmus.xds.follower import Follower
+from isthmus.xds.follower_metrics import FollowerCounts
 from isthmus.xds.persist import SavedConfig, SnapshotFile, SnapshotFileError
 from tests.conftest import free_port
 from tests.xds.helpers import config, doc
@@ -171,7 +173,7 @@ async def test_a_corrupt_snapshot_file_is_logged_and_ignored(tmp_path: Path, cap
     path = tmp_path / "gw.json"
     path.write_text(json.dumps({"isthmus_xds_snapshot": 1, "config": {"backends": [{"name": "x"}]}}))
     server = GatewayServer(Config.model_validate({"listener": {"address": "127.0.0.1:0"}}))
-    follower = Follower(server, f"127.0.0.1:{free_port()}", gateway_node("gw"), SnapshotFile(path))
+    follower = Follower(GatewaySink(server), f"127.0.0.1:{free_port()}", gateway_node("gw"), SnapshotFile(path))
     assert not server.dataplane.configured
     with caplog.at_level(logging.ERROR):
         assert await follower.load_snapshot() is False
@@ -182,3 +184,46 @@ async def test_a_corrupt_snapshot_file_is_logged_and_ignored(tmp_path: Path, cap
     assert await follower.load_snapshot() is True
     assert server.dataplane.configured and server.dataplane.state.source == f"snapshot {path}"
     await server.stop()
+
+
+class FakeSink:
+    """A :class:`~isthmus.xds.base.ConfigSink` recording what it is given; refuses what ``refuse`` names."""
+
+    def __init__(self, refuse: str | None = None) -> None:
+        self.version = "placeholder"
+        self.awaiting = False
+        self.applied: list[tuple[Config, str, str]] = []
+        self.refuse = refuse
+
+    def await_first(self) -> None:
+        self.awaiting = True
+
+    async def apply(self, config: Config, version: str, source: str) -> None:
+        if self.refuse is not None:
+            raise ConfigError([ConfigIssue(source, None, "backends", self.refuse)])
+        self.applied.append((config, version, source))
+        self.version, self.awaiting = version, False
+
+
+async def test_the_follower_applies_to_its_sink_and_tells_its_observer_each_answer():
+    sink, counts = FakeSink(), FollowerCounts()
+    follower = Follower(sink, f"127.0.0.1:{free_port()}", gateway_node("gw"), observer=counts)
+    assert sink.awaiting  # not ready until the first config
+    good = resources_from_config(config())
+    versions = {t: "v1" for t in type_urls.ORDER}
+    assert await follower.apply(good, versions) is None
+    ((applied, version, source),) = sink.applied
+    assert applied == config_from_resources(good) and version.startswith("xds-") and source == follower.source
+    assert not sink.awaiting and sink.version == version
+    assert await follower.apply(good, versions) is None  # the same set again: ACKed, not re-applied
+    assert len(sink.applied) == 1
+    broken = {**good, type_urls.CLUSTER: {}}
+    reason = await follower.apply(broken, {t: "v2" for t in type_urls.ORDER})
+    assert isinstance(reason, str) and list(follower.nacks) == [reason]
+    assert (counts.acks, counts.nacks) == (2, 1)
+
+    refusing = FakeSink(refuse="cannot start backend 'a'")
+    follower = Follower(refusing, f"127.0.0.1:{free_port()}", gateway_node("gw"))  # no observer: nothing counted
+    reason = await follower.apply(good, versions)
+    assert reason == f"{follower.source}: backends: cannot start backend 'a'"
+    assert refusing.applied == [] and refusing.version == "placeholder" and refusing.awaiting
