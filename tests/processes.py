@@ -173,6 +173,9 @@ class Process:
                 code = None
         _signal_session(self.popen, signal.SIGKILL)  # helpers left in the session (Ray's daemons, workers)
         self.popen.wait()
+        for pipe in (self.popen.stdin, self.popen.stdout):
+            if pipe is not None:
+                pipe.close()
         return code
 
     def __enter__(self) -> Process:
@@ -191,12 +194,15 @@ def start_process(
     cwd: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     foreign_python: bool = False,
+    pipes: bool = False,
 ) -> Process:
     """Start ``argv`` in its own session, stdin closed, stdout and stderr into one log file.
 
     The log is ``log_path``, else ``log_dir/NAME-PID-ish.log`` (a new temp dir when neither is given).
     ``env`` replaces the environment (default: this one, unbuffered); ``foreign_python`` drops this
     interpreter's variables (PYTHONPATH, VIRTUAL_ENV, ...) for a program run from another venv.
+    ``pipes`` is for a driver the test talks to line by line: stdin and stdout are text pipes
+    (``process.popen.stdin`` / ``.stdout``) and only stderr goes to the log.
     """
     name = name or Path(argv[0]).name
     if log_path is None:
@@ -210,10 +216,11 @@ def start_process(
         environment["PYTHONDONTWRITEBYTECODE"] = "1"  # write nothing into the repo
     environment.setdefault("PYTHONUNBUFFERED", "1")
     with open(log_path, "wb") as log:
-        popen = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=cwd, env=environment, start_new_session=True,
+        streams: dict = (
+            {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": log, "text": True} if pipes
+            else {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT}
         )  # fmt: skip
+        popen = subprocess.Popen(list(argv), cwd=cwd, env=environment, start_new_session=True, **streams)
     return Process(popen, log_path, name)
 
 
