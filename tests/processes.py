@@ -215,7 +215,7 @@ def start_process(
         environment = {k: v for k, v in environment.items() if k not in FOREIGN_PYTHON_ENV}
         environment["PYTHONDONTWRITEBYTECODE"] = "1"  # write nothing into the repo
     environment.setdefault("PYTHONUNBUFFERED", "1")
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:  # appended: a restarted server keeps its earlier lines
         streams: dict = (
             {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": log, "text": True} if pipes
             else {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT}
