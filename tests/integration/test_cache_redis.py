@@ -225,14 +225,20 @@ async def test_redis_killed_under_load_then_restarted(gateway, counting, redis_s
     assert len([w for w in warnings if "unavailable" in w]) == 2  # once per gateway, not once per request
 
     redis_server.start()
-    fresh = v2_body([1234.0])
+    fresh = iter(range(1000, 2000))  # a new body each time: a hit can only come from Redis, never from L1
     async with aiohttp.ClientSession() as http:
-        # past the back-off after the last failure (1 s), a miss stores through Redis once it is back
-        async def hit(gw) -> bool:
-            return (await post(http, gw, fresh)).cache == "hit"
+        # past the back-off after the last failure (1 s), a's misses store through Redis again
+        async def a_stores() -> bool:
+            await post(http, a, v2_body([float(next(fresh))]))
+            return int(await asyncio.to_thread(redis_server.cli, "dbsize")) >= 1
 
-        await until(lambda: hit(a), "a hit from gateway a once Redis is back", 6.1, interval=0.05)
-        await until(lambda: hit(b), "a hit from gateway b through Redis", 5, interval=0)
+        async def b_hits_what_a_stored() -> bool:  # and b, past its own back-off, reads them
+            body = v2_body([float(next(fresh))])
+            assert (await post(http, a, body)).cache == "miss"
+            return (await post(http, b, body)).cache == "hit"
+
+        await until(a_stores, "gateway a storing through Redis once it is back", 6.1, interval=0.05)
+        await until(b_hits_what_a_stored, "gateway b hitting a's answer through Redis", 6.1, interval=0.05)
     assert int(redis_server.cli("dbsize")) >= 1
     assert not a.dataplane.cache.redis_health.degraded
     assert b.dataplane.cache.stats["hit_l2"] >= 1
