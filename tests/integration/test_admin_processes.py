@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +175,7 @@ async def test_file_fed_gateway_admin_api(process, tmp_path, onnx_models, redis_
         assert r.status == 404 and "no such admin endpoint" in (await r.json())["error"]
 
 
-def control_plane(process, config_dir: Path, port: int) -> subprocess.Popen:
+def control_plane(process, config_dir: Path, port: int) -> Process:
     return process("--log-level", "warning", "control-plane", "--config-dir", str(config_dir), "--port", str(port),
                    "--poll-interval", "0.02")  # fmt: skip
 
