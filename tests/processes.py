@@ -198,7 +198,7 @@ def start_process(
 ) -> Process:
     """Start ``argv`` in its own session, stdin closed, stdout and stderr into one log file.
 
-    The log is ``log_path``, else ``log_dir/NAME-PID-ish.log`` (a new temp dir when neither is given).
+    The log is ``log_path``, else a new ``NAME-*.log`` in ``log_dir`` (a new temp dir when neither is given).
     ``env`` replaces the environment (default: this one, unbuffered); ``foreign_python`` drops this
     interpreter's variables (PYTHONPATH, VIRTUAL_ENV, ...) for a program run from another venv.
     ``pipes`` is for a driver the test talks to line by line: stdin and stdout are text pipes
@@ -208,7 +208,9 @@ def start_process(
     if log_path is None:
         directory = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix=f"isthmus-{name}-"))
         directory.mkdir(parents=True, exist_ok=True)
-        log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log", dir=directory)[1])
+        fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log", dir=directory)
+        os.close(fd)
+        log_path = Path(path)
     log_path = Path(log_path)
     environment = dict(os.environ if env is None else env)
     if foreign_python:
