@@ -21,7 +21,7 @@ $(UV):
 
 # xds-protos ships its own, older copy of opentelemetry/proto/*: whichever package is written last
 # wins, and with xds-protos' copy the OTLP exporters fail to import. So opentelemetry-proto is
-# reinstalled after every project install (tests/telemetry/test_otlp_install.py checks it).
+# reinstalled after every project install (tests/telemetry/test_otlp.py checks it: test_every_opentelemetry_proto_file_on_disk_is_opentelemetry_protos_own, test_the_exporters_import).
 OTEL_PROTO_FIX = $(UV) pip install --quiet --python $(BIN)/python --reinstall-package opentelemetry-proto opentelemetry-proto
 
 $(VENV)/.installed: pyproject.toml | $(UV)

@@ -4,8 +4,7 @@ gateway (and after a reload), and of an xDS-fed one following the real control p
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -22,6 +21,7 @@ from isthmus.xds.client import gateway_node
 from isthmus.xds.follower import Follower
 from isthmus.xds.persist import SavedConfig, SnapshotFile
 from tests.conftest import free_port
+from tests.waiting import until
 from tests.xds.helpers import write
 
 DOC: dict[str, Any] = {
@@ -111,14 +111,6 @@ def test_the_dump_redacts_its_metadata_too():
     dump = config_dump(GatewayState.build(config, {}, "v", "f"), applied_at=0.0,
                        source={"kind": "xds", "control_plane": "u:pw@cp.internal:18000"})  # fmt: skip
     assert dump["source"]["control_plane"] == f"u:{REDACTED}@cp.internal:18000"
-
-
-async def until(pred: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_xds_fed_gateway_dump_follows_the_control_plane_and_reports_nacks(tmp_path):

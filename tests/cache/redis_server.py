@@ -8,11 +8,9 @@ off, and is killed at the end. ``kill()`` is SIGKILL (a crash, not a shutdown);
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +18,8 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import free_port
+from tests.processes import Process, start_process
+from tests.waiting import wait_until
 
 
 def redis_bin(name: str = "redis-server") -> str:
@@ -44,7 +44,7 @@ class RedisServer:
         self.port = port or free_port()
         self.extra = extra
         self.dir = Path(tempfile.mkdtemp(prefix=f"isthmus-redis-{self.port}-"))
-        self.proc: subprocess.Popen | None = None
+        self.proc: Process | None = None
 
     @property
     def url(self) -> str:
@@ -57,17 +57,15 @@ class RedisServer:
     def start(self, timeout: float = 10) -> RedisServer:
         args = [redis_bin(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", str(self.dir), "--protected-mode", "no", "--loglevel", "warning", *self.extra]
-        log = open(self.dir / "redis.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited {self.proc.returncode}: {self.log()}")
-            if self.ping():
-                return self
-            time.sleep(0.02)
-        raise TimeoutError(f"redis-server on {self.port} not answering: {self.log()}")
+        self.proc = start_process(args, name="redis-server", log_path=self.dir / "redis.log", cwd=self.dir)
+        wait_until(lambda: self._answering(self.proc), f"redis-server answering PING on {self.port}", timeout,
+                   detail=self.proc.describe)
+        return self
+
+    def _answering(self, proc: Process) -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"redis-server exited: {proc.describe()}")
+        return self.ping()
 
     def ping(self) -> bool:
         try:
@@ -79,9 +77,8 @@ class RedisServer:
 
     def kill(self) -> None:
         """SIGKILL: the server dies as in a crash, connections are reset."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.kill()
         self.proc = None
 
     def cli(self, *args: str) -> str:
@@ -134,12 +131,9 @@ class RedisCluster:
             n.cli("cluster", "addslots", *map(str, range(i * per, last + 1)))
         for n in self.nodes[1:]:
             self.nodes[0].cli("cluster", "meet", "127.0.0.1", str(n.port))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all("cluster_state:ok" in n.cli("cluster", "info") for n in self.nodes):
-                return self
-            time.sleep(0.1)
-        raise TimeoutError("cluster never reached cluster_state:ok")
+        wait_until(lambda: all("cluster_state:ok" in n.cli("cluster", "info") for n in self.nodes),
+                   "the cluster to reach cluster_state:ok", timeout, interval=0.1)
+        return self
 
     def dbsizes(self) -> list[int]:
         return [int(n.cli("dbsize").strip()) for n in self.nodes]

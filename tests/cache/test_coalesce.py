@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from isthmus.cache.coalesce import Coalescer, WaitTimeout
+from tests.waiting import until
 
 
 async def test_200_concurrent_identical_calls_make_exactly_one():
@@ -21,7 +22,7 @@ async def test_200_concurrent_identical_calls_make_exactly_one():
         return f"answer {calls}"
 
     tasks = [asyncio.create_task(c.run("k", call, wait_timeout=5)) for _ in range(200)]
-    await asyncio.sleep(0.01)
+    await until(lambda: c.calls + c.followers == 200, "all 200 calls to arrive")
     assert len(c) == 1
     gate.set()
     results = await asyncio.gather(*tasks)
@@ -34,12 +35,16 @@ async def test_200_concurrent_identical_calls_make_exactly_one():
 
 async def test_different_keys_do_not_share():
     c: Coalescer[str] = Coalescer()
+    gate = asyncio.Event()
 
     async def call(k: str) -> str:
-        await asyncio.sleep(0.01)
+        await gate.wait()
         return k
 
-    results = await asyncio.gather(*(c.run(k, lambda k=k: call(k), 5) for k in ["a", "b", "a", "b"]))
+    running = asyncio.gather(*(c.run(k, lambda k=k: call(k), 5) for k in ["a", "b", "a", "b"]))
+    await until(lambda: c.calls + c.followers == 4, "all 4 calls to arrive")
+    gate.set()
+    results = await running
     assert [r for r, _ in results] == ["a", "b", "a", "b"]
     assert c.calls == 2
 
@@ -52,14 +57,18 @@ async def test_every_waiter_gets_the_same_error():
         pass
 
     error = Boom("backend said no")
+    gate = asyncio.Event()
 
     async def call() -> str:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.02)
+        await gate.wait()
         raise error
 
-    results = await asyncio.gather(*(c.run("k", call, 5) for _ in range(50)), return_exceptions=True)
+    running = asyncio.gather(*(c.run("k", call, 5) for _ in range(50)), return_exceptions=True)
+    await until(lambda: c.followers == 49, "49 followers")
+    gate.set()
+    results = await running
     assert calls == 1
     assert all(r is error for r in results)
     # the next request after the failure tries again
@@ -72,35 +81,42 @@ async def test_a_cancelled_leader_does_not_fail_its_followers():
     c: Coalescer[str] = Coalescer()
     calls = 0
 
+    gate = asyncio.Event()
+
     async def call() -> str:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.05)
+        await gate.wait()
         return "done"
 
     leader = asyncio.create_task(c.run("k", call, 5))
-    await asyncio.sleep(0)
+    await until(lambda: calls == 1, "the leader's call to start")
     followers = [asyncio.create_task(c.run("k", call, 5)) for _ in range(10)]
-    await asyncio.sleep(0.01)
+    await until(lambda: c.followers == 10, "10 followers")
     leader.cancel()  # the app that started the call hung up
     with pytest.raises(asyncio.CancelledError):
         await leader
+    gate.set()
     assert [await f for f in followers] == [("done", True)] * 10
     assert calls == 1
 
 
 async def test_a_cancelled_follower_does_not_cancel_the_call():
     c: Coalescer[str] = Coalescer()
+    gate = asyncio.Event()
 
     async def call() -> str:
-        await asyncio.sleep(0.03)
+        await gate.wait()
         return "done"
 
     leader = asyncio.create_task(c.run("k", call, 5))
-    await asyncio.sleep(0)
+    await until(lambda: len(c) == 1, "the leader's call in flight")
     follower = asyncio.create_task(c.run("k", call, 5))
-    await asyncio.sleep(0.005)
+    await until(lambda: c.followers == 1, "the follower to join")
     follower.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await follower
+    gate.set()
     assert await leader == ("done", False)
 
 
@@ -113,7 +129,7 @@ async def test_a_bounded_wait_raises_wait_timeout_and_the_call_goes_on():
         return "late"
 
     leader = asyncio.create_task(c.run("k", call, 5))
-    await asyncio.sleep(0)
+    await until(lambda: len(c) == 1, "the leader's call in flight")
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(WaitTimeout):
@@ -126,9 +142,14 @@ async def test_a_bounded_wait_raises_wait_timeout_and_the_call_goes_on():
 async def test_a_call_that_times_out_itself_shares_its_error():
     c: Coalescer[str] = Coalescer()
 
+    gate = asyncio.Event()
+
     async def call() -> str:
-        await asyncio.sleep(0.02)
+        await gate.wait()
         raise TimeoutError("backend timed out")
 
-    results = await asyncio.gather(*(c.run("k", call, 5) for _ in range(5)), return_exceptions=True)
+    running = asyncio.gather(*(c.run("k", call, 5) for _ in range(5)), return_exceptions=True)
+    await until(lambda: c.followers == 4, "4 followers")
+    gate.set()
+    results = await running
     assert all(isinstance(r, TimeoutError) and not isinstance(r, WaitTimeout) for r in results)

@@ -15,6 +15,7 @@ from isthmus.config.model import CacheConfig, RedisConfig, RouteCacheConfig
 from tests.cache.redis_server import running_cluster, running_redis
 from tests.cache.test_service import Backend
 from tests.conftest import free_port
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -39,8 +40,12 @@ async def test_get_set_ttl_and_lock(redis_server):
         await tier.unlock("k", token)
         assert not await tier.locked("k")
         await tier.try_lock("k", 0.05)
-        await asyncio.sleep(0.1)
-        assert not await tier.locked("k")  # an abandoned lock expires by itself
+        assert await tier.locked("k")
+
+        async def unlocked() -> bool:
+            return not await tier.locked("k")
+
+        await until(unlocked, "the abandoned lock to expire by itself (ttl 50 ms)", 5)
     finally:
         await tier.close()
 
@@ -135,7 +140,7 @@ async def test_slow_connection_set_up_is_a_silent_miss_then_the_tier_works(caplo
     assert (await cache.fetch("a", policy, backend, 5))[1] == "miss"
     assert cache.stats["redis_connecting"] >= 1
     assert not cache.redis_health.degraded and cache.stats["redis_errors"] == 0
-    await asyncio.sleep(0.04)
+    await until(tier._warm_done, "the connection set-up (30 ms) to finish")
     await cache.fetch("b", policy, backend, 5)
     other = ResultCache(CacheConfig(redis=RedisConfig(url="redis://x:1")), tier)
     assert (await other.fetch("b", policy, backend, 5))[1] == "hit"  # stored through the tier

@@ -13,6 +13,7 @@ from isthmus.cache.errors import CacheError
 from isthmus.cache.service import ResultCache
 from isthmus.codecs import InferResponse
 from isthmus.config.model import CacheConfig, RedisConfig, RouteCacheConfig
+from tests.waiting import until
 
 POLICY = RouteCacheConfig(enabled=True, ttl=60, max_entry_size=10_000)
 
@@ -194,12 +195,13 @@ async def test_waiting_for_another_replica_takes_its_answer():
                         sleep=no_sleep)  # type: ignore[arg-type]
     backend = Backend()
 
+    gets_before = l2.gets
+
     async def other_replica_answers() -> None:
-        await asyncio.sleep(0.01)
+        await until(lambda: l2.gets > gets_before + 1, "the waiter to have polled")
         l2.data["k"] = encode_entry(answer(42.0))
 
     asyncio.get_running_loop().create_task(other_replica_answers())
-    gets_before = l2.gets
     entry, status = await asyncio.wait_for(cache.fetch("k", POLICY, backend, 5), 2)
     assert entry == answer(42.0) and backend.calls == 0 and l2.gets > gets_before + 1
     assert cache.stats["coalesced_remote"] == 1

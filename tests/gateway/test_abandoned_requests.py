@@ -8,6 +8,7 @@ import aiohttp
 
 from isthmus.backends.fake import FakeBackend
 from tests.conftest import v2_body
+from tests.waiting import until
 
 CONFIG = {
     "backends": [{"name": "a", "protocol": "kserve-v2", "endpoints": ["http://127.0.0.1:1"]}],
@@ -30,12 +31,12 @@ async def test_a_request_the_app_abandons_is_counted_as_499(gateway, http):
             pass
     except asyncio.TimeoutError:
         pass
-    scraped = ""
-    for _ in range(50):  # the server notices the hang-up on its own time
-        scraped = gw.telemetry.scrape()[0].decode()
-        if 'status="499"' in scraped:
-            break
-        await asyncio.sleep(0.02)
+    # the server notices the hang-up on its own time
+    def scraped_499() -> str:
+        text = gw.telemetry.scrape()[0].decode()
+        return text if 'status="499"' in text else ""
+
+    scraped = await until(scraped_499, "a 499 counted")
     counts = [ln for ln in scraped.splitlines() if ln.startswith("isthmus_request_duration_seconds_count{")]
     assert any('model="m"' in ln and 'status="499"' in ln and 'variant="-"' in ln and ln.endswith(" 1.0")
                for ln in counts), counts  # fmt: skip

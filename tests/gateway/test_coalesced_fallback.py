@@ -7,12 +7,20 @@ import asyncio
 from isthmus.backends import BackendUnavailable
 from isthmus.backends.fake import FakeBackend, doubling
 from tests.conftest import v2_body
+from tests.waiting import until
 
 
 class SlowlyFailing(FakeBackend):
+    """Fails every call, once ``release`` is set (set by the test when the other requests coalesced)."""
+
+    def __init__(self, name: str, release: asyncio.Event | None = None) -> None:
+        super().__init__(name)
+        self.release = release
+
     async def infer(self, request, ctx):
         self.calls.append((request, ctx))
-        await asyncio.sleep(0.05)  # long enough for the other requests to coalesce onto this call
+        if self.release is not None:
+            await self.release.wait()
         raise BackendUnavailable(self.name, "connection refused")
 
 
@@ -25,7 +33,8 @@ CONFIG = {
 
 
 async def test_one_fallback_call_for_every_coalesced_request_and_its_answer_is_not_cached(gateway, http):
-    primary, local = SlowlyFailing("primary"), FakeBackend("local", doubling(100.0))
+    release = asyncio.Event()
+    primary, local = SlowlyFailing("primary", release), FakeBackend("local", doubling(100.0))
     gw = await gateway(CONFIG, backends={"primary": primary, "local": local})
     url = f"{gw.url}/v2/models/m/infer"
 
@@ -33,7 +42,10 @@ async def test_one_fallback_call_for_every_coalesced_request_and_its_answer_is_n
         async with http.post(url, json=v2_body([1.0, 2.0])) as r:
             return r.status, r.headers["x-isthmus-backend"], await r.json()
 
-    answers = await asyncio.gather(*(one() for _ in range(20)))
+    calls = asyncio.gather(*(one() for _ in range(20)))
+    await until(lambda: gw.dataplane.cache.coalescer.followers == 19, "19 requests coalesced onto the first")
+    release.set()
+    answers = await calls
     assert {(s, b) for s, b, _ in answers} == {(200, "local")}
     assert all(doc["outputs"][0]["data"] == [102.0, 104.0] for _, _, doc in answers)
     assert len(primary.calls) == 1 and len(local.calls) == 1  # one call each, shared by all 20

@@ -7,6 +7,7 @@ import pytest
 
 from isthmus.gateway.http_server import HttpServer
 from isthmus.gateway.http_types import Request, Response
+from tests.waiting import until
 
 
 async def echo(request: Request) -> Response:
@@ -112,7 +113,7 @@ async def test_idle_connections_are_closed(server):
 
 async def test_stop_lets_requests_in_flight_finish(server):
     task = asyncio.create_task(exchange(server.port, REQ.replace(b"/a?", b"/slow?")))
-    await asyncio.sleep(0.1)
+    await until(lambda: server.in_flight == 1, "the slow request in flight")
     await server.stop(grace=2)
     (status, headers, body), = responses(await task)
     assert status == 200 and orjson.loads(body)["path"] == "/slow" and headers["connection"] == "close"

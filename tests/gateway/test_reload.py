@@ -9,6 +9,7 @@ import pytest
 from isthmus.config import ConfigError
 from tests.conftest import make_config, v2_body
 from tests.servers import scripted
+from tests.waiting import until
 
 BODY = orjson.dumps(v2_body([1.0]))
 
@@ -38,11 +39,16 @@ async def test_twenty_changes_under_load_drop_nothing(gateway, http, serve_app):
                 seen[r.headers["x-isthmus-backend"]] += 1
 
     tasks = [asyncio.create_task(client()) for _ in range(8)]
+
+    async def some_answered() -> None:  # every generation serves a few requests before the next change
+        answered = statuses.total()
+        await until(lambda: statuses.total() >= answered + 8, "8 more answers")
+
     for i in range(20):
-        await asyncio.sleep(0.05)
+        await some_answered()
         weights = (1, 0) if i % 2 else (0, 1)
         await server.apply(make_config(two_backends(url_a, url_b, *weights)), str(i + 2), "test")
-    await asyncio.sleep(0.05)
+    await some_answered()
     stop.set()
     await asyncio.gather(*tasks)
     assert set(statuses) == {200}, statuses
@@ -64,7 +70,7 @@ async def test_in_flight_request_finishes_on_its_generation(gateway, http, serve
             return r.status, r.headers["x-isthmus-backend"]
 
     pending = asyncio.create_task(call())
-    await asyncio.sleep(0.1)  # the request is now waiting on backend a
+    await until(lambda: slow.calls, "the request to be waiting on backend a")
     new = {"backends": [{"name": "b", "protocol": "kserve-v2", "endpoints": [url_b]}],
            "routes": [{"model": "m", "variants": [{"backend": "b", "weight": 1}]}]}
     await server.apply(make_config(new), "2", "test")

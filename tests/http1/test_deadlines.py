@@ -3,6 +3,7 @@
 import asyncio
 
 from isthmus.http1.deadlines import Deadlines
+from tests.waiting import until
 
 
 class Item:
@@ -13,21 +14,37 @@ class Item:
         self.expired += 1
 
 
+class Clock:
+    """A settable clock that counts how often it is read (each tick reads it once)."""
+
+    def __init__(self) -> None:
+        self.now, self.reads = 0.0, 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    async def ticks(self, n: int = 3) -> None:
+        """Wait until the clock has been read ``n`` more times (``n`` ticks have run)."""
+        target = self.reads + n
+        await until(lambda: self.reads >= target, f"{n} ticks")
+
+
 async def test_expires_overdue_items_only_and_stops_ticking_when_empty():
-    now = [0.0]
-    d = Deadlines(tick=0.01, clock=lambda: now[0])
+    clock = Clock()
+    d = Deadlines(tick=0.01, clock=clock)
     soon, later, gone = Item(), Item(), Item()
     d.watch(soon, 1.0)
     d.watch(later, 2.0)
     d.watch(gone, 1.0)
     d.unwatch(gone)
-    await asyncio.sleep(0.03)
+    await clock.ticks()
     assert (soon.expired, later.expired) == (0, 0)  # not yet their time
-    now[0] = 1.5
-    await asyncio.sleep(0.03)
+    clock.now = 1.5
+    await clock.ticks()
     assert (soon.expired, later.expired, gone.expired) == (1, 0, 0)
-    now[0] = 2.0
-    await asyncio.sleep(0.03)
+    clock.now = 2.0
+    await until(lambda: later.expired, "the later item to expire")
     assert (soon.expired, later.expired) == (1, 1)
     assert len(d) == 0 and d._timer is None  # nothing watched: no timer left armed
 

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout, ResponseTooLarge
+from tests.waiting import until
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-isthmus-backend: b1\r\n\r\nok"
 
@@ -15,6 +16,7 @@ class Server:
     def __init__(self, reply=lambda n: OK, close_after=None, delay=0.0):
         self.reply, self.close_after, self.delay = reply, close_after, delay
         self.connections = 0
+        self.closed = 0  # connections this server closed
         self.requests = 0
         self.max_concurrent = 0
         self._active = 0
@@ -44,6 +46,7 @@ class Server:
             pass
         finally:
             writer.close()
+            self.closed += 1
 
     async def __aenter__(self):
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
@@ -67,9 +70,9 @@ async def test_keep_alive_reuses_one_connection_and_reads_wanted_headers():
 async def test_server_closing_idle_connections_is_retried_transparently():
     async with Server(close_after=1) as s:
         pool = Http1Pool(s.url)
-        for _ in range(3):
+        for i in range(3):
             await pool.request("GET", "/")
-            await asyncio.sleep(0.05)  # the server closes the idle connection meanwhile
+            await until(lambda i=i: s.closed == i + 1, "the server to close the idle connection")
         await pool.close()
     assert s.requests == 3 and s.connections == 3
 

@@ -9,7 +9,6 @@ and the replica is promoted within a few seconds.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
@@ -19,6 +18,8 @@ from typing import Iterator
 
 from tests.cache.redis_server import RedisServer, cli, redis_bin
 from tests.conftest import free_port
+from tests.processes import Process, start_process
+from tests.waiting import wait_until
 
 SERVICE = "mymaster"
 
@@ -36,28 +37,26 @@ class Sentinel:
             f"sentinel failover-timeout {service} {failover_timeout_ms}\n"
             f"sentinel parallel-syncs {service} 1\n"
         )
-        self.proc: subprocess.Popen | None = None
+        self.proc: Process | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10) -> Sentinel:
-        log = open(self.dir / "sentinel.log", "ab")
-        self.proc = subprocess.Popen([redis_bin(), str(self.dir / "sentinel.conf"), "--sentinel"],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sentinel exited {self.proc.returncode}: {self.log()}")
+        proc = self.proc = start_process([redis_bin(), str(self.dir / "sentinel.conf"), "--sentinel"],
+                                         name="sentinel", log_path=self.dir / "sentinel.log", cwd=self.dir)
+
+        def answering() -> bool:
+            if not proc.alive():
+                raise RuntimeError(f"sentinel exited: {proc.describe()}")
             try:
-                if self.cli("ping").strip() == "PONG":
-                    return self
+                return self.cli("ping").strip() == "PONG"
             except RuntimeError:
-                pass
-            time.sleep(0.02)
-        raise TimeoutError(f"sentinel on {self.port} not answering: {self.log()}")
+                return False
+
+        wait_until(answering, f"sentinel answering PING on {self.port}", timeout, detail=proc.describe)
+        return self
 
     def cli(self, *args: str) -> str:
         return cli(self.port, *args, timeout=5)
@@ -79,9 +78,8 @@ class Sentinel:
         return p.read_text(errors="replace") if p.exists() else ""
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None:
             self.proc.kill()
-            self.proc.wait(5)
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -95,12 +93,9 @@ class SentinelSet:
     def wait_for_master(self, port: int, timeout: float = 20) -> float:
         """Poll Sentinel until it names ``port`` as the master; the seconds it took."""
         start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            if self.sentinel.master_port() == port:
-                return time.monotonic() - start
-            time.sleep(0.05)
-        raise TimeoutError(f"Sentinel still names port {self.sentinel.master_port()} as master:\n"
-                           f"{self.sentinel.log()}")
+        wait_until(lambda: self.sentinel.master_port() == port, f"Sentinel to name port {port} as master", timeout,
+                   interval=0.05, detail=lambda: f"it names {self.sentinel.master_port()}:\n{self.sentinel.log()}")
+        return time.monotonic() - start
 
 
 @contextmanager
@@ -116,9 +111,6 @@ def running_sentinel_set(service: str = SERVICE) -> Iterator[SentinelSet]:
         sentinel = Sentinel(master.port, service)
         stack.callback(sentinel.close)
         sentinel.start()
-        deadline = time.monotonic() + 15
-        while not sentinel.knows_replica(replica.port):  # else a failover has no replica to promote
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Sentinel never saw the replica in sync:\n{sentinel.log()}")
-            time.sleep(0.05)
+        wait_until(lambda: sentinel.knows_replica(replica.port),  # else a failover has no replica to promote
+                   "Sentinel to see the replica in sync", 15, interval=0.05, detail=sentinel.log)
         yield SentinelSet(master, replica, sentinel)

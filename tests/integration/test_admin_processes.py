@@ -6,11 +6,8 @@ secrets redacted, and every metric the Grafana dashboard queries present in a re
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,8 @@ from isthmus.admin import REDACTED
 from isthmus.config import load_config
 from tests.cache.redis_server import running_redis
 from tests.conftest import free_port, v2_body
+from tests.processes import Process
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "isthmus.json"
@@ -48,20 +47,21 @@ async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any, str]:
         return r.status, (orjson.loads(body) if ctype.startswith("application/json") else body.decode()), ctype
 
 
-async def until_status(http: aiohttp.ClientSession, proc: subprocess.Popen, url: str, status: int, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"process exited {proc.returncode}: {proc.stdout.read()}")
+async def until_status(http: aiohttp.ClientSession, proc: Process, url: str, status: int, timeout: float = 30):
+    last: list[Any] = [None]
+
+    async def answered() -> tuple[Any] | None:
+        assert proc.alive(), proc.describe()
         try:
-            last = await get(http, url)
-            if last[0] == status:
-                return last[1]
+            last[0] = await get(http, url)
         except aiohttp.ClientError as exc:
-            last = exc
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never answered {status} (last: {last})")
+            last[0] = exc
+            return None
+        return (last[0][1],) if last[0][0] == status else None
+
+    (body,) = await until(answered, f"{url} answering {status}", timeout, interval=0.05,
+                          detail=lambda: f"last: {last[0]}")
+    return body
 
 
 async def infer(http: aiohttp.ClientSession, base: str, model: str, data: list[float]) -> tuple[int, str]:
@@ -159,10 +159,7 @@ async def test_file_fed_gateway_admin_api(process, tmp_path, onnx_models, redis_
     assert total(found, "isthmus_request_errors_total", kind="unknown_model") == 2
     assert total(found, "isthmus_cache_hits_total") == 4 and total(found, "isthmus_cache_misses_total") == 1
     # the answer reached Redis: the gateway authenticated as ops with the password from the URL
-    deadline = time.monotonic() + 10
-    while redis_with_password.cli("dbsize").strip() == "0":
-        assert time.monotonic() < deadline, "nothing stored in Redis"
-        await asyncio.sleep(0.05)
+    await until(lambda: redis_with_password.cli("dbsize").strip() != "0", "the answer stored in Redis", 10)
 
     status, dump, _ = await get(http, admin + "/config_dump")
     assert status == 200
@@ -178,7 +175,7 @@ async def test_file_fed_gateway_admin_api(process, tmp_path, onnx_models, redis_
         assert r.status == 404 and "no such admin endpoint" in (await r.json())["error"]
 
 
-def control_plane(process, config_dir: Path, port: int) -> subprocess.Popen:
+def control_plane(process, config_dir: Path, port: int) -> Process:
     return process("--log-level", "warning", "control-plane", "--config-dir", str(config_dir), "--port", str(port),
                    "--poll-interval", "0.02")  # fmt: skip
 
@@ -229,10 +226,12 @@ async def test_xds_fed_gateway_admin_api_and_the_dashboards_metrics(process, tmp
     broken["backends"].append({"name": "bad", "protocol": "onnx", "model_path": str(config_dir / "broken.onnx")})
     broken["routes"][0]["variants"].append({"backend": "bad", "weight": 1})
     (config_dir / "default.yaml").write_text(yaml.safe_dump(broken))
-    deadline = time.monotonic() + 15
-    while (nacked := (await get(http, admin + "/config_dump"))[1])["xds"]["last_nack"] is None:
-        assert time.monotonic() < deadline, "no NACK reported"
-        await asyncio.sleep(0.05)
+
+    async def nack_reported() -> dict | None:
+        dump = (await get(http, admin + "/config_dump"))[1]
+        return dump if dump["xds"]["last_nack"] is not None else None
+
+    nacked = await until(nack_reported, "a NACK reported in /config_dump", 15, interval=0.05)
     assert "cannot start backend 'bad'" in nacked["xds"]["last_nack"]
     assert nacked["version"] == dump["version"] and nacked["xds"]["acked_version"] == dump["version"]
 

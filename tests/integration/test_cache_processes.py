@@ -4,7 +4,6 @@ counting backend."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +15,9 @@ from isthmus.cache.keys import request_key
 from isthmus.codecs import v2
 from tests.cache.redis_server import running_redis
 from tests.conftest import free_port, v2_body
+from tests.processes import Process
 from tests.servers.counting import Counting, make_app
+from tests.waiting import until
 
 LOCK_TTL = 1.0
 BACKEND_DELAY = 0.3
@@ -34,19 +35,16 @@ def processes(process):
     return lambda config: process("--log-level", "warning", "serve", "--config", str(config))
 
 
-async def wait_ready(http: aiohttp.ClientSession, proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gateway exited {proc.returncode}: {proc.stdout.read()}")
+async def wait_ready(http: aiohttp.ClientSession, proc: Process, url: str, timeout: float = 30) -> None:
+    async def ready() -> bool:
+        assert proc.alive(), proc.describe()
         try:
             async with http.get(url + "/v2/health/ready") as r:
-                if r.status == 200:
-                    return
+                return r.status == 200
         except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise TimeoutError(url)
+            return False
+
+    await until(ready, f"{url} ready", timeout, interval=0.1, detail=proc.describe)
 
 
 def write_config(path: Path, port: int, backend_url: str, redis_url: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ from isthmus.gateway import GatewayServer
 from tests.cache.redis_server import RedisServer, running_redis
 from tests.conftest import v2_body
 from tests.servers.counting import Counting, make_app
+from tests.waiting import until
 
 TENANT = "x-tenant"
 VARIANT = "x-isthmus-variant"
@@ -209,8 +209,7 @@ async def test_redis_killed_under_load_then_restarted(gateway, counting, redis_s
             sent += 1
 
     async def killer() -> None:
-        while sent < 100:
-            await asyncio.sleep(0.001)
+        await until(lambda: sent >= 100, "100 answers before the kill", 60, interval=0.001)
         redis_server.kill()
 
     async with aiohttp.ClientSession() as http:
@@ -226,17 +225,20 @@ async def test_redis_killed_under_load_then_restarted(gateway, counting, redis_s
     assert len([w for w in warnings if "unavailable" in w]) == 2  # once per gateway, not once per request
 
     redis_server.start()
-    await asyncio.sleep(1.1)  # the back-off after the last failure
-    fresh = v2_body([1234.0])
+    fresh = iter(range(1000, 2000))  # a new body each time: a hit can only come from Redis, never from L1
     async with aiohttp.ClientSession() as http:
-        deadline = time.monotonic() + 5
-        while (await post(http, a, fresh)).cache != "hit":  # a miss stores through Redis once it is back
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-        from_b = await post(http, b, fresh)
-        while from_b.cache != "hit":
-            assert time.monotonic() < deadline
-            from_b = await post(http, b, fresh)
+        # past the back-off after the last failure (1 s), a's misses store through Redis again
+        async def a_stores() -> bool:
+            await post(http, a, v2_body([float(next(fresh))]))
+            return int(await asyncio.to_thread(redis_server.cli, "dbsize")) >= 1
+
+        async def b_hits_what_a_stored() -> bool:  # and b, past its own back-off, reads them
+            body = v2_body([float(next(fresh))])
+            assert (await post(http, a, body)).cache == "miss"
+            return (await post(http, b, body)).cache == "hit"
+
+        await until(a_stores, "gateway a storing through Redis once it is back", 6.1, interval=0.05)
+        await until(b_hits_what_a_stored, "gateway b hitting a's answer through Redis", 6.1, interval=0.05)
     assert int(redis_server.cli("dbsize")) >= 1
     assert not a.dataplane.cache.redis_health.degraded
     assert b.dataplane.cache.stats["hit_l2"] >= 1

@@ -8,7 +8,6 @@ replica, then stores and hits through the new master without being restarted.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 import orjson
@@ -21,6 +20,7 @@ from tests.conftest import v2_body
 from tests.integration.redis_sentinel import SERVICE, SentinelSet, running_sentinel_set
 from tests.integration.test_cache_redis import config, post
 from tests.servers.counting import Counting, make_app
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -65,10 +65,8 @@ async def test_answers_are_stored_in_the_master_sentinel_names(gateway, http, co
     assert int(sentinel_set.master.cli("dbsize")) == 10  # written to the master ...
     keys = sentinel_set.master.cli("--scan", "--pattern", "isthmus:v1:*").split()
     assert len(keys) == 10
-    deadline = time.monotonic() + 5
-    while int(sentinel_set.replica.cli("dbsize")) < 10:  # ... and replicated, the replica takes no writes
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    # ... and replicated, the replica takes no writes
+    await until(lambda: int(sentinel_set.replica.cli("dbsize")) >= 10, "the 10 entries replicated", 5, interval=0.02)
 
 
 async def test_master_killed_failover_then_the_new_master_without_a_restart(gateway, counting, sentinel_set, caplog):
@@ -97,14 +95,16 @@ async def test_master_killed_failover_then_the_new_master_without_a_restart(gate
 
     async def killer() -> None:
         nonlocal phase, failover_took
-        while sent < 100:
-            await asyncio.sleep(0.005)
+        await until(lambda: sent >= 100, "100 answers before the kill", 60, interval=0.005)
         s.master.kill()
         phase = "failover"
         # redis-cli in a thread: the gateways run on this event loop and must keep answering
         failover_took = await asyncio.to_thread(s.wait_for_master, s.replica.port)
         phase = "after"
-        await asyncio.sleep(1.5)  # past the one-second back-off: the gateways find the new master under load
+        # past the one-second back-off: the gateways find the new master under load
+        await until(lambda: len(statuses["after"]) >= 100
+                    and not any(gw.dataplane.cache.redis_health.degraded for gw in (a, b)),
+                    "both gateways back on the new master, 100 answers after the failover", 15)
         stop.set()
 
     async with aiohttp.ClientSession() as http:

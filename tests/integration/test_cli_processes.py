@@ -3,26 +3,17 @@
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 
 import orjson
 
 from tests.conftest import free_port, v2_body
+from tests.processes import Process
+from tests.waiting import wait_until
 
 
-def wait_ready(proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"process exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
+def wait_ready(proc: Process, url: str, timeout: float = 30) -> None:
+    proc.wait_for_url(url, timeout=timeout)
 
 
 def post(url: str, doc: dict, headers: dict | None = None, want: str = "x-isthmus-backend"):
@@ -108,18 +99,14 @@ routes:
         out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
         return {int(p) for p in out.split() if _listens(int(p), port)}
 
-    deadline = time.monotonic() + 60
-    while len(workers()) != 2:
-        assert time.monotonic() < deadline, f"expected 2 workers listening on {port}: {workers()}"
-        time.sleep(0.2)
+    wait_until(lambda: len(workers()) == 2, f"2 workers listening on {port}", 60, interval=0.2,
+               detail=lambda: f"workers: {workers()}")
     for _ in range(20):
         assert post(url + "/v2/models/scorer/infer", v2_body([1.0]))[1]["outputs"][0]["data"] == [2.0]
     victim = min(workers())
     os.kill(victim, signal.SIGKILL)  # connections queued on the victim's socket are reset by the kernel
-    deadline = time.monotonic() + 60
-    while victim in workers() or len(workers()) != 2:
-        assert time.monotonic() < deadline, workers()
-        time.sleep(0.2)
+    wait_until(lambda: victim not in workers() and len(workers()) == 2, "the dead worker replaced", 60,
+               interval=0.2, detail=lambda: f"workers: {workers()}")
     for _ in range(20):
         assert post(url + "/v2/models/scorer/infer", v2_body([2.0]))[1]["outputs"][0]["data"] == [4.0]
     os.killpg(proc.pid, signal.SIGTERM)

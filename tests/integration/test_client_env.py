@@ -94,7 +94,7 @@ def test_serve_on_the_demo_config_answers_the_clients(python, tmp_path, spawn):
     serve = [str(python.parent / "isthmus"), "serve", "--config", str(config),
              "--admin-address", f"127.0.0.1:{free_port()}"]  # fmt: skip
     tfs, gateway = spawn(standin, env=_env(), cwd=ROOT), spawn(serve, env=_env(), cwd=ROOT)
-    assert "listening on" in tfs.stdout.readline()  # the stand-in prints it once bound (EOF if it died)
+    tfs.wait_for_line("listening on", timeout=60)  # the stand-in prints it once bound
     wait_ready(gateway, f"http://127.0.0.1:{port}/v2/health/ready", timeout=60)
     got = _run(python, "calls", "--rest", f"http://127.0.0.1:{port}", "--grpc", f"127.0.0.1:{grpc_port}",
                "--tfs", f"127.0.0.1:{tfs_port}")  # fmt: skip

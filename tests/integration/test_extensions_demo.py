@@ -5,10 +5,6 @@ with exact counts, unimplemented calls), KServe V1's `GET /` and `GET /v1/models
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from typing import Iterator
@@ -21,6 +17,7 @@ from tritonclient.utils import InferenceServerException
 
 from tests.conftest import free_port
 from tests.integration.test_cli_processes import wait_ready
+from tests.processes import isthmus_argv, start_process
 
 
 class Demo:
@@ -31,14 +28,13 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Demo]:
     port, grpc_port = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "isthmus", "demo", "--port", str(port), "--grpc-port", str(grpc_port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = start_process(isthmus_argv("demo", "--port", str(port), "--grpc-port", str(grpc_port)), name="demo")
     try:
         wait_ready(proc, f"http://127.0.0.1:{port}/v2/health/ready", timeout=60)
         yield Demo(port, grpc_port)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        out, _ = proc.communicate(timeout=15)
+        assert proc.stop(grace=15) == 0, proc.describe()
+    out = proc.output()
     assert "Traceback" not in out, out  # no call of this module logged an ERROR traceback
 
 

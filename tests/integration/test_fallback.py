@@ -1,44 +1,25 @@
 """The primary backend is killed (SIGKILL) mid-run: the fallback answers, no client sees an error."""
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
-import aiohttp
 import orjson
 
 from tests.conftest import free_port, v2_body
+from tests.processes import start_process
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def wait_http(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as s:
-        while time.monotonic() < deadline:
-            try:
-                async with s.get(url) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(url)
-
-
 async def test_fallback_when_primary_is_killed_mid_run(gateway, http, onnx_models):
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.tfserving_rest", "--port", str(port), "--model", "m", "--offset", "100"],
-        cwd=ROOT, start_new_session=True,
-    )
+    argv = [sys.executable, "-m", "tests.servers.tfserving_rest", "--port", str(port), "--model", "m", "--offset", "100"]
+    proc = start_process(argv, name="tfserving-rest", cwd=ROOT)
     try:
-        await wait_http(f"http://127.0.0.1:{port}/v1/models/m")
+        await asyncio.to_thread(proc.wait_for_url, f"http://127.0.0.1:{port}/v1/models/m", timeout=20)
         server = await gateway({
             "backends": [
                 {"name": "tfs", "protocol": "tfserving", "endpoints": [f"http://127.0.0.1:{port}"], "timeout": "2s"},
@@ -61,14 +42,12 @@ async def test_fallback_when_primary_is_killed_mid_run(gateway, http, onnx_model
 
         stop = asyncio.Event()
         tasks = [asyncio.create_task(client(stop)) for _ in range(8)]
-        await asyncio.sleep(1.0)
-        os.killpg(proc.pid, signal.SIGKILL)
-        await asyncio.sleep(1.0)
+        await until(lambda: seen["tfs"] >= 50, "50 answers from the primary", 30, detail=lambda: f"{seen}")
+        proc.kill()  # the whole session, SIGKILL
+        await until(lambda: seen["local"] >= 50, "50 answers from the fallback", 30, detail=lambda: f"{seen}")
         stop.set()
         await asyncio.gather(*tasks)
         assert set(statuses) == {200}, statuses
         assert seen["tfs"] > 0 and seen["local"] > 0, seen
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.kill()

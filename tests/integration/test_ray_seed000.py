@@ -10,10 +10,6 @@ deployment, so both Ray dialects are exercised on one cluster.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Callable
-
 import grpc
 import numpy as np
 import orjson
@@ -25,6 +21,7 @@ from tests.conftest import v2_body
 from tests.integration.peers import kserve_peer, peers_dir  # noqa: F401
 from tests.peers.affine_model import affine
 from tests.peers.launcher import Peer, start_peer
+from tests.waiting import until
 
 pytestmark = pytest.mark.peers
 
@@ -67,13 +64,6 @@ async def gw(gateway, ray_cluster, kserve_peer):  # noqa: F811
     ]
     return await gateway({"listener": {"address": "127.0.0.1:0", "grpc_address": "127.0.0.1:0"},
                           "backends": backends, "routes": routes})
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
-        await asyncio.sleep(0.2)
 
 
 def _logged_error(peer: Peer, rid: str) -> bool:
@@ -156,7 +146,8 @@ async def test_a_request_the_deployment_cannot_handle_is_a_502_naming_ray_and_it
     assert error == (
         f"backend 'seed' failed: HTTP 500: Internal Server Error (Ray Serve logs the deployment's error under request id {rid})"
     )
-    await until(lambda: _logged_error(ray_cluster, rid), "Ray's log names the request id with the error")
+    await until(lambda: _logged_error(ray_cluster, rid), "Ray's log names the request id with the error", 60,
+                interval=0.2)
 
 
 async def test_the_unmapped_deployment_fails_and_the_502_says_so_over_rest_and_grpc(gw, http):

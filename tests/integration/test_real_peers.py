@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import v2_body
 from tests.integration.peers import kserve_peer, mlserver_peer, ray_peer, run_peer  # noqa: F401
 from tests.servers import tfserving_rest
+from tests.waiting import until
 
 pytestmark = pytest.mark.peers
 
@@ -127,9 +128,9 @@ async def test_fallback_when_a_real_kserve_server_is_killed(gateway, http, onnx_
 
         stop = asyncio.Event()
         tasks = [asyncio.create_task(client(stop)) for _ in range(8)]
-        await asyncio.sleep(1.5)
+        await until(lambda: seen["kserve"] >= 50, "50 answers from KServe", 30, detail=lambda: f"{seen}")
         peer.kill()
-        await asyncio.sleep(1.5)
+        await until(lambda: seen["onnx"] >= 50, "50 answers from the fallback", 30, detail=lambda: f"{seen}")
         stop.set()
         await asyncio.gather(*tasks)
         assert seen["kserve"] > 0 and seen["onnx"] > 0, seen

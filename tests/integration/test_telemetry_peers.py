@@ -3,12 +3,7 @@ it received, the KServe and MLServer peers), exported to an in-process OTLP rece
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
@@ -20,7 +15,7 @@ from isthmus.gateway import GatewayServer
 from isthmus.router.weighted import WeightedChoice
 from tests.conftest import make_config, v2_body
 from tests.integration.peers import kserve_peer, mlserver_peer, peers_dir  # noqa: F401
-from tests.peers.launcher import free_port
+from tests.processes import free_port, start_process
 from tests.telemetry.helpers import parse, requests_by, scraped
 from tests.telemetry.otlp_receiver import GrpcReceiver, HttpReceiver
 
@@ -38,31 +33,11 @@ def echo_url(tmp_path_factory) -> Iterator[str]:
     python = peers_dir() / "kserve" / "bin" / "python"
     assert python.exists(), f"{python} missing: make peers"
     port = free_port()
-    log = tmp_path_factory.mktemp("echo") / "kserve-echo.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(python), str(ECHO), "--port", str(port), "--model", "echo"], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
+    argv = [str(python), str(ECHO), "--port", str(port), "--model", "echo"]
+    with start_process(argv, name="kserve-echo", log_dir=tmp_path_factory.mktemp("echo"), foreign_python=True) as proc:
+        url = f"http://127.0.0.1:{port}"
+        proc.wait_for_url(f"{url}/v2/health/ready", timeout=120)
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 @pytest.fixture(params=["grpc", "http"])

@@ -20,6 +20,7 @@ from isthmus.loadtest.grpc_client import GrpcTargetError, GrpcTransport, parse_t
 from isthmus.loadtest.results import RunResult
 from isthmus.loadtest.workers import LoadOptions, LoadOptionsError, run_load
 from isthmus.loadtest.workload import WorkloadError, WorkloadSpec, build_requests
+from tests.waiting import until
 
 pb = codec.pb
 Handler = Callable[[pb.ModelInferRequest, grpc.aio.ServicerContext], Awaitable[pb.ModelInferResponse]]
@@ -227,8 +228,11 @@ async def test_tls(serve: Serve, pki, how: str) -> None:
 
 
 async def test_abort_all_reports_each_request_once(serve: Serve) -> None:
+    arrived: list[int] = []
+
     async def handler(request, context):
-        await asyncio.sleep(30)
+        arrived.append(1)
+        await asyncio.sleep(30)  # a server that never answers
 
     url = await serve(handler)
     transport = GrpcTransport(url, connections=2, timeout_s=10)
@@ -237,9 +241,9 @@ async def test_abort_all_reports_each_request_once(serve: Serve) -> None:
     prepared = transport.prepare(build_requests(GRPC, __import__("random").Random(0), 1)[0])
     for i in range(5):
         transport.send(prepared, i)
-    await asyncio.sleep(0.2)
+    await until(lambda: len(arrived) == 5, "the 5 calls to reach the server")
     transport.abort_all("timeout")
-    await asyncio.sleep(0.2)
+    await until(lambda: len(done) >= 5, "the 5 calls reported")
     await transport.close()
     assert sorted(done) == [(i, "timeout") for i in range(5)]
 

@@ -11,6 +11,7 @@ from isthmus.gateway import DataPlane, GatewayServer
 from isthmus.telemetry.traced import TracedDataPlane, TracedResultCache
 from tests.conftest import make_config, v2_body
 from tests.telemetry.helpers import traced_telemetry
+from tests.waiting import until
 
 DOC = {
     "routes": [{"model": "m", "variants": [{"backend": "a", "weight": 1}], "cache": {"enabled": True}}],
@@ -72,8 +73,7 @@ async def test_a_request_waiting_for_an_identical_ones_call_has_a_coalesced_span
     first = asyncio.ensure_future(http.post(url, json=v2_body([1.0])))
     await entered.wait()
     second = asyncio.ensure_future(http.post(url, json=v2_body([1.0])))
-    while server.dataplane.cache.coalescer.followers == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: server.dataplane.cache.coalescer.followers, "the second request to coalesce")
     release.set()
     for call in (first, second):
         response = await call

@@ -10,6 +10,7 @@ from envoy.config.route.v3 import route_pb2
 from isthmus.xds import Snapshot, resources_from_config, type_urls
 from isthmus.xds.resources import HTTP_ROUTES
 from isthmus.xds.sim_client import SimClient
+from tests.waiting import until
 from tests.xds.helpers import config
 
 
@@ -43,7 +44,9 @@ async def test_full_update_ack_and_weight_change(plane, delta):
     await client.wait(lambda: acked(client, s1))
     assert sorted(client.state[type_urls.CLUSTER]) == ["a", "b"]
     assert sorted(client.state[type_urls.LISTENER]) == ["isthmus-http"]  # wildcard: no ApiListeners
-    await asyncio.sleep(0.05)
+    # the client has sent its ACK; the server records it when it reads it
+    await until(lambda: plane.registry.clients()[0]["types"]["RDS"]["acked_version"] == s1.version(type_urls.ROUTE),
+                "the server to record the RDS ACK")
     [status] = plane.registry.clients()
     assert status["kind"] == ("delta" if delta else "sotw") and status["node_id"] == "n1"
     assert status["types"]["RDS"]["acked_version"] == s1.version(type_urls.ROUTE)
@@ -65,7 +68,11 @@ async def test_nack_is_recorded_and_never_resent(plane, delta):
     await client.wait(lambda: acked(client, s1))
     plane.cache.set_snapshot("default", snap(weights=(1, 1)))
     await client.wait(lambda: len(client.received[type_urls.ROUTE]) == 2)
-    await asyncio.sleep(0.3)  # a NACK loop would show up here as more responses
+    # The NACK is recorded when the server reads it; a NACK loop would re-send right then, on this stream,
+    # before the answer to the next request (a barrier: an EDS subscription answered on the same stream).
+    await until(lambda: plane.registry.nack_total == 1, "the server to record the NACK")
+    client.request(type_urls.ENDPOINT, ["a"])
+    await client.wait(lambda: "a" in client.state.get(type_urls.ENDPOINT, {}))
     assert len(client.received[type_urls.ROUTE]) == 2
     assert client.accepted[type_urls.ROUTE] == s1.version(type_urls.ROUTE)  # kept its last good version
     assert weights(client.state[type_urls.ROUTE][HTTP_ROUTES]) == [90, 10]
@@ -86,7 +93,10 @@ async def test_stale_nonce_is_ignored_and_name_changes_are_answered(plane):
     client.start()
     await client.wait(lambda: acked(client, s1))
     client.request(type_urls.LISTENER, ["isthmus-http", "m"], nonce="stale-1")
-    await asyncio.sleep(0.2)
+    # a barrier: requests of one stream are read in order, so once this later EDS subscription is
+    # answered, an answer to the stale request would have been sent before it
+    client.request(type_urls.ENDPOINT, ["a"])
+    await client.wait(lambda: "a" in client.state.get(type_urls.ENDPOINT, {}))
     assert len(client.received[type_urls.LISTENER]) == 1
     client.request(type_urls.LISTENER, ["isthmus-http", "m"])  # latest nonce: ACK + new name
     await client.wait(lambda: len(client.received[type_urls.LISTENER]) == 2)

@@ -105,7 +105,7 @@ def test_programs_ride_on_envoy_routes_only(config):
     hcm.http_filters[0].typed_config.Unpack(lua)
     assert lua.clear_route_cache.value is False and lua.HasField("clear_route_cache")
     # proxyless gRPC gets neither the filter nor the programs (it would NACK an unknown filter);
-    # its unknown-override route cannot be forwarded, so gRPC fails those calls (tests/xds/test_grpc_proxyless.py)
+    # its unknown-override route cannot be forwarded, so gRPC fails those calls (tests/integration/xds/test_grpc_proxyless.py)
     api = hcm_pb2.HttpConnectionManager()
     res[type_urls.LISTENER]["iris"].api_listener.api_listener.Unpack(api)
     assert [f.name for f in api.http_filters] == ["envoy.filters.http.router"]

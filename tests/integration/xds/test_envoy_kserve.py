@@ -9,9 +9,9 @@ import pytest
 
 from isthmus.xds.cli import running_control_plane
 from tests.integration.peers import kserve_peer  # noqa: F401
+from tests.integration.xds.peers import envoy_binary, free_port, running_envoy, until_ready
 from tests.peers.affine_model import affine
 from tests.xds.helpers import write
-from tests.xds.peers import envoy_binary, free_port, running_envoy, until_ready
 
 pytestmark = [
     pytest.mark.peers,
@@ -44,7 +44,7 @@ async def test_envoy_renames_iris_to_the_kserve_model(tmp_path: Path, kserve_pee
         running_envoy(tmp_path, cp.port, "envoy-kserve") as envoy,
         aiohttp.ClientSession() as http,
     ):
-        await until_ready(http, base, envoy, tmp_path / "envoy-kserve.log")
+        await until_ready(http, base, envoy)
         async with http.post(base + "/v2/models/iris/infer", json=body, headers=JSON) as resp:
             assert resp.status == 200, await resp.text()
             doc = await resp.json()

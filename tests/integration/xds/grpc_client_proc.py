@@ -10,7 +10,7 @@ import sys
 
 import grpc
 
-from tests.xds.peers import ECHO_METHOD
+from tests.integration.xds.peers import ECHO_METHOD
 
 
 def main(target: str) -> None:

