@@ -34,7 +34,7 @@ MODULES = (
     "isthmus.backends.ray_serve",
     "isthmus.backends.http_json",
     "isthmus.backends.error_body",
-    "isthmus.backends.deadline",
+    "isthmus.deadline",
     "isthmus.codecs.v1",
     "isthmus.codecs.v2",
     "isthmus.codecs.v2_binary",

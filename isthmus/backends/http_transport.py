@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from isthmus.backends.deadline import call_timeout
+from isthmus.deadline import call_timeout
 from isthmus.backends.error_body import body_excerpt
 from isthmus.backends.errors import (
     BackendFailed,

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from isthmus.backends.base import CallContext
-from isthmus.backends.deadline import call_timeout
+from isthmus.deadline import call_timeout
 from isthmus.backends.errors import (
     BackendFailed,
     BackendRejected,

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Awaitable, Callable, Literal
 
-from isthmus.backends.deadline import call_timeout
+from isthmus.deadline import call_timeout
 from isthmus.cache.coalesce import Coalescer
 from isthmus.cache.degraded import Degradation
 from isthmus.cache.entry import Entry, decode_entry, encode_entry

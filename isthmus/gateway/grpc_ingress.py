@@ -8,7 +8,7 @@ metadata plays the part of HTTP headers (gRPC keys are lower-case; config header
 whatever their case). A ModelInfer answer carries ``x-isthmus-backend``, ``x-isthmus-cache`` and
 ``x-request-id`` as initial metadata; a failure carries ``x-isthmus-backend`` and ``x-request-id``
 as trailing metadata, with the status from :func:`grpc_status`. The client's deadline bounds the
-whole request and is handed to backends (:mod:`isthmus.backends.deadline`). Under mTLS the client
+whole request and is handed to backends (:mod:`isthmus.deadline`). Under mTLS the client
 certificate's subject, spelled as over REST (:mod:`isthmus.gateway.identity`), is the default cache tenant.
 
 CPU: most of a call's cost is grpc.aio's own (each of a unary call's ~4 completion-queue events
@@ -27,7 +27,7 @@ from tritonclient.grpc import service_pb2_grpc
 
 from isthmus import __version__
 from isthmus.backends import BackendError, BackendFailed
-from isthmus.backends.deadline import app_deadline
+from isthmus.deadline import app_deadline
 from isthmus.codecs import CodecError, v2_grpc
 from isthmus.codecs.convert import answer_id, response_tensors
 from isthmus.codecs.v2_grpc import pb

@@ -246,7 +246,7 @@ async def test_a_crashed_holder_delays_others_at_most_until_its_lock_expires():
 
 @pytest.mark.parametrize("budget, deadline, waited", [(0.2, None, 0.2), (5.0, 0.1, 0.1)], ids=["budget", "app-deadline"])
 async def test_waiting_for_another_replica_stops_at_the_requests_budget(budget, deadline, waited):
-    from isthmus.backends.deadline import app_deadline
+    from isthmus.deadline import app_deadline
 
     clock = Clock()
     l2 = LockedElsewhere()  # the holder never answers and its lock (TTL 5 s) never expires here

@@ -10,7 +10,7 @@ import pytest
 from tritonclient.grpc import service_pb2_grpc
 
 from isthmus.backends import CallContext
-from isthmus.backends.deadline import call_timeout
+from isthmus.deadline import call_timeout
 from isthmus.codecs import InferRequest, InferResponse
 from isthmus.gateway import GatewayServer
 from tests.conftest import make_config

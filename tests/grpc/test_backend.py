@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, CallContext
-from isthmus.backends.deadline import app_deadline
+from isthmus.deadline import app_deadline
 from isthmus.backends.fake import FakeBackend, doubling
 from isthmus.backends.grpc_common import grpc_target
 from isthmus.backends.kserve_v2_grpc import KServeV2GrpcBackend

@@ -5,7 +5,7 @@ import pytest
 from grpc.aio import AioRpcError, Metadata
 
 from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, CallContext
-from isthmus.backends.deadline import app_deadline
+from isthmus.deadline import app_deadline
 from isthmus.backends.grpc_common import call_deadline, call_metadata, channel_options, translate_error
 
 C = grpc.StatusCode
