@@ -13,7 +13,6 @@ from typing import Any
 import grpc
 
 from isthmus.backends.base import CallContext
-from isthmus.deadline import call_timeout
 from isthmus.backends.errors import (
     BackendError,
     BackendFailed,
@@ -21,6 +20,7 @@ from isthmus.backends.errors import (
     BackendTimeout,
     BackendUnavailable,
 )
+from isthmus.deadline import call_timeout
 
 _METADATA_KEY = re.compile(r"^[0-9a-z_.-]+$")
 # The app's request was refused: the status a REST backend would have answered (no fallback).

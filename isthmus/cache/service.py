@@ -11,31 +11,34 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import Awaitable, Callable, Literal
+from typing import Awaitable, Callable, Literal, TypeVar
 
-from isthmus.deadline import call_timeout
+from isthmus.cache.base import CacheTier, LocalTier
 from isthmus.cache.coalesce import Coalescer
 from isthmus.cache.degraded import Degradation
 from isthmus.cache.entry import Entry, decode_entry, encode_entry
 from isthmus.cache.errors import CacheError, RedisConnecting
 from isthmus.cache.memory import MemoryTier
-from isthmus.cache.redis_tier import RedisTier
 from isthmus.codecs import CodecError
 from isthmus.config.model import CacheConfig, RouteCacheConfig
+from isthmus.deadline import call_timeout
 
 Status = Literal["hit", "miss"]
-Call = Callable[[], Awaitable[Entry]]
+#: The call that computes a missing answer: ``(entry, store)``, where ``store`` says whether the
+#: cache may keep it (the caller decides; the cache knows nothing of why not).
+Call = Callable[[], Awaitable[tuple[Entry, bool]]]
+T = TypeVar("T")
 
 
 class ResultCache:
     def __init__(
         self,
         config: CacheConfig,
-        l2: RedisTier | None = None,
+        l2: CacheTier | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
-        self.l1 = MemoryTier(config.memory_max_bytes, clock)
+        self.l1: LocalTier = MemoryTier(config.memory_max_bytes, clock)
         self.l2 = l2
         self.redis_health = Degradation("redis cache", clock=clock)
         # unreadable entries: counted and logged per episode, but Redis itself answered, so no back-off
@@ -86,11 +89,12 @@ class ResultCache:
     async def _l2_entry(self, key: str, ttl: float) -> tuple[Entry | None, bool]:
         """``(entry, unreadable)``: the entry L2 holds for ``key``, copied into L1, or None when absent,
         unreadable or Redis fails."""
-        data = await self._l2("get", key)
+        l2 = self._l2()
+        data = None if l2 is None else await self._shared(l2.get(key))
         if data is None:
             return None, False
         try:
-            entry = decode_entry(data)  # type: ignore[arg-type]
+            entry = decode_entry(data)
         except CacheError as exc:
             self.stats["redis_errors"] += 1
             self.stats["redis_unreadable"] += 1
@@ -110,7 +114,9 @@ class ResultCache:
             self.stats["oversize"] += 1
             return False
         self.l1.set(key, entry, policy.ttl, len(data))
-        await self._l2("set", key, data, policy.ttl)
+        l2 = self._l2()
+        if l2 is not None:
+            await self._shared(l2.set(key, data, policy.ttl))
         self.stats["stored"] += 1
         return True
 
@@ -118,20 +124,21 @@ class ResultCache:
         """``budget``: the longest this request waits for another replica's answer (also bounded
         by the lock's TTL and the app's deadline) before it calls the backend itself."""
         token = None
-        if self._distributed and store:
-            token = await self._l2("try_lock", key, self._lock_ttl)
+        l2 = self._l2() if self._distributed and store else None
+        if l2 is not None:
+            token = await self._shared(l2.try_lock(key, self._lock_ttl))
             if token is None and not self.redis_health.degraded:
                 waited = await self._wait_for_other_replica(key, policy.ttl, min(call_timeout(self._lock_ttl), budget))
                 if waited is not None:
                     return waited
         try:
-            entry = await call()
-            if store and not entry.fell_back:
+            entry, storable = await call()
+            if store and storable:
                 await self.put(key, entry, policy)
             return entry
         finally:
-            if token is not None:
-                await self._l2("unlock", key, token)
+            if token is not None and (l2 := self._l2()) is not None:
+                await self._shared(l2.unlock(key, token))
 
     async def _wait_for_other_replica(self, key: str, ttl: float, limit: float) -> Entry | None:
         """Another replica holds the key's lock: wait for its answer, at most ``limit`` seconds."""
@@ -146,16 +153,22 @@ class ResultCache:
                 return entry
             if unreadable:
                 return None  # no use waiting for an answer we cannot read: compute here
-            if not await self._l2("locked", key):
+            l2 = self._l2()
+            if l2 is None or not await self._shared(l2.locked(key)):
                 return None  # the holder gave up (crashed, or its call failed): compute here
         return None
 
-    async def _l2(self, op: str, *args: object) -> object:
-        """One Redis operation, failing open: None when Redis is absent, backing off, or failing."""
-        if self.l2 is None or not self.redis_health.should_try():
+    def _l2(self) -> CacheTier | None:
+        """L2 when there is one and it is not backing off after a failure, else None."""
+        l2 = self.l2
+        if l2 is None or not self.redis_health.should_try():
             return None
+        return l2
+
+    async def _shared(self, op: Awaitable[T]) -> T | None:
+        """One L2 operation (from :meth:`_l2`), failing open: None when it fails."""
         try:
-            result = await getattr(self.l2, op)(*args)
+            result = await op
         except RedisConnecting:
             self.stats["redis_connecting"] += 1  # a fresh client still connecting: a miss, no back-off
             return None

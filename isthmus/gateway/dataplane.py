@@ -101,16 +101,9 @@ class DataPlane:
         decision = self._decide(route, version, headers, variant)
         traceparent = headers.get(TRACEPARENT)  # forwarded as it came; a tracing data plane replaces it
         ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
-        try:
-            if self.cache is None or not route.cache.enabled:
-                response = await self._call(state, decision.backend, request, ctx)
-                return Answer(response, decision.backend, decision.version, decision)
-            return await self._cached(state, route.cache, decision, request, ctx, headers, tenant)
-        except BackendError as exc:
-            if not exc.fallback_ok or decision.fallback is None:
-                raise
-            self._falling_back(exc, decision, request_id)
-        return await self._fallback(state, decision, request, ctx)
+        if self.cache is None or not route.cache.enabled:
+            return await self._answer(state, decision, request, ctx)
+        return await self._cached(state, route.cache, decision, request, ctx, headers, tenant)
 
     # --- the steps (a tracing data plane wraps each in a span) ----------------------------------
 
@@ -127,6 +120,17 @@ class DataPlane:
             check_known([t.name for t in request.inputs], declared, ctx.model)
         return await state.backends[backend].infer(request, ctx)
 
+    async def _answer(self, state: GatewayState, decision: Decision, request: InferRequest, ctx: CallContext) -> Answer:
+        """The chosen variant's answer, or its fallback's: the one place an inference falls back
+        (called directly, and as the call that coalesced requests share)."""
+        try:
+            response = await self._call(state, decision.backend, request, ctx)
+        except BackendError as exc:
+            self._falling_back(exc, decision, ctx.request_id)  # raises exc unless the fallback may answer
+        else:
+            return Answer(response, decision.backend, decision.version, decision)
+        return await self._fallback(state, decision, request, ctx)
+
     async def _fallback(
         self, state: GatewayState, decision: Decision, request: InferRequest, ctx: CallContext
     ) -> Answer:
@@ -134,11 +138,17 @@ class DataPlane:
         response = await self._call(state, decision.fallback, request, ctx)
         return Answer(response, decision.fallback, state.backend_version(decision.fallback), decision, True)
 
-    def _falling_back(self, exc: BackendError, decision: Decision, request_id: str) -> None:
-        self._telemetry.metrics.fell_back(decision.model, decision.backend, str(decision.fallback))
+    def _falling_back(self, exc: BackendError, decision: Decision, request_id: str, usable: bool = True) -> str:
+        """The fallback that answers instead after ``exc``, counted and warned about; raises ``exc``
+        when there is none, the error forbids it (the app's fault) or the fallback is not ``usable``."""
+        fallback = decision.fallback
+        if not exc.fallback_ok or fallback is None or not usable:
+            raise exc
+        self._telemetry.metrics.fell_back(decision.model, decision.backend, fallback)
         self._telemetry.warnings.warning(
-            ("fallback", decision.backend), "request %s: %s; falling back to '%s'", request_id, exc, decision.fallback
+            ("fallback", decision.backend), "request %s: %s; falling back to '%s'", request_id, exc, fallback
         )
+        return fallback
 
     def _peek(self, cache: ResultCache, key: str) -> Entry | None:
         return cache.peek(key)
@@ -164,8 +174,7 @@ class DataPlane:
         no_store, no_cache = "no-store" in directives, "no-cache" in directives
         if no_store:
             cache.stats["bypass"] += 1
-            response = await self._call(state, decision.backend, request, ctx)
-            return Answer(response, decision.backend, decision.version, decision, cache="bypass")
+            return await self._answer(state, decision, request, ctx)
         if self._tenant_header is not None:
             tenant = headers.get(self._tenant_header) or None
         key = request_key(request, model=ctx.model, backend=decision.backend, version=decision.version, tenant=tenant)
@@ -178,33 +187,28 @@ class DataPlane:
 
         led = False  # this request made the call (the others coalesced onto it)
 
-        async def call() -> Entry:
+        async def call() -> tuple[Entry, bool]:
             nonlocal led
             led = True
-            try:
-                response = await self._call(state, decision.backend, request, ctx)
-            except BackendError as exc:
-                if not exc.fallback_ok or decision.fallback is None:
-                    raise
-                # the fallback runs once for every request coalesced here; its answer is not cached
-                self._falling_back(exc, decision, ctx.request_id)
-                try:
-                    fb = await self._fallback(state, decision, request, ctx)
-                except BackendError as failed:
-                    failed.fallback_ok = False  # the fallback itself failed: nothing further to fall back to
-                    raise
-                return Entry(fb.response, fb.backend, fb.version, fell_back=True)
-            return Entry(response, decision.backend, decision.version)
+            answer = await self._answer(state, decision, request, ctx)
+            # shared with every coalesced request; a fallback's answer is not stored
+            return Entry(answer.response, answer.backend, answer.version), not answer.fell_back
 
         wait = state.backend_timeout(decision.backend) + 1.0
+        timed_out = None
         try:
             entry, status = await self._fetch(cache, key, policy, call, wait, not no_cache)
-        except WaitTimeout as exc:
-            raise BackendTimeout(decision.backend, str(exc)) from None
-        if entry.fell_back and not led:  # counted per request answered by the fallback
-            self._telemetry.metrics.fell_back(decision.model, decision.backend, str(decision.fallback))
+        except WaitTimeout as exc:  # the identical request's call outlived our patience: as our own timeout
+            timed_out = BackendTimeout(decision.backend, str(exc))
+        if timed_out is not None:
+            self._falling_back(timed_out, decision, ctx.request_id)
+            return await self._fallback(state, decision, request, ctx)
+        # the key names decision.backend, never the fallback: an entry from the fallback was just computed
+        fell_back = decision.fallback is not None and entry.backend == decision.fallback
+        if fell_back and not led:  # counted per request answered by the fallback
+            self._telemetry.metrics.fell_back(decision.model, decision.backend, decision.fallback)
         status = "bypass" if no_cache else status
-        return Answer(entry.response, entry.backend, entry.version, decision, entry.fell_back, status)
+        return Answer(entry.response, entry.backend, entry.version, decision, fell_back, status)
 
     async def call_backend(
         self,
@@ -229,9 +233,8 @@ class DataPlane:
             return await op(state.backends[decision.backend], ctx), decision.backend
         except BackendError as exc:
             fallback = decision.fallback
-            if not exc.fallback_ok or fallback is None or (usable is not None and not usable(state.backends[fallback])):
-                raise
-            self._falling_back(exc, decision, request_id)
+            ok = fallback is None or usable is None or usable(state.backends[fallback])
+            fallback = self._falling_back(exc, decision, request_id, ok)
         return await op(state.backends[fallback], ctx), fallback
 
     async def model_ready(self, model: str, version: str | None = None) -> bool:

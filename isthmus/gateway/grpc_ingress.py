@@ -27,11 +27,11 @@ from tritonclient.grpc import service_pb2_grpc
 
 from isthmus import __version__
 from isthmus.backends import BackendError, BackendFailed
-from isthmus.deadline import app_deadline
 from isthmus.codecs import CodecError, v2_grpc
 from isthmus.codecs.convert import answer_id, response_tensors
 from isthmus.codecs.v2_grpc import pb
 from isthmus.config import ConfigError, ConfigIssue, TLSConfig
+from isthmus.deadline import app_deadline
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.extensions import EXTENSIONS
 from isthmus.gateway.grpc_errors import AppDeadlineExceeded, grpc_status

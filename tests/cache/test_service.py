@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from isthmus.cache.base import FakeTier
 from isthmus.cache.entry import Entry, decode_entry, encode_entry
 from isthmus.cache.errors import CacheError
+from isthmus.cache.fake import FakeTier
 from isthmus.cache.service import ResultCache
 from isthmus.codecs import InferResponse
 from isthmus.config.model import CacheConfig, RedisConfig, RouteCacheConfig
@@ -34,9 +34,9 @@ class Backend:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def __call__(self) -> Entry:
+    async def __call__(self) -> tuple[Entry, bool]:
         self.calls += 1
-        return answer(float(self.calls))
+        return answer(float(self.calls)), True
 
 
 def cache_with(l2: object, clock: Clock | None = None, **redis: object) -> ResultCache:
@@ -268,10 +268,10 @@ async def test_a_fallback_answer_is_shared_but_never_stored():
     l2 = FakeTier()
     cache = cache_with(l2)
 
-    async def fell_back() -> Entry:
+    async def fell_back() -> tuple[Entry, bool]:
         e = answer(7.0)
-        return Entry(e.response, "fallback", None, fell_back=True)
+        return Entry(e.response, "fallback", None), False  # the caller says: do not store
 
     entry, status = await cache.fetch("k", POLICY, fell_back, 5)
-    assert entry.fell_back and entry.backend == "fallback" and status == "miss"
+    assert entry.backend == "fallback" and status == "miss"
     assert cache.peek("k") is None and "k" not in l2.data and cache.stats["stored"] == 0
