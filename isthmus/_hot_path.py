@@ -22,6 +22,7 @@ MODULES = (
     "isthmus.gateway.routes",
     "isthmus.gateway.headers",
     "isthmus.gateway.errors",
+    "isthmus.gateway.error_table",
     "isthmus.gateway.compression",
     "isthmus.http1.connection",
     "isthmus.http1.client",
@@ -56,7 +57,7 @@ MODULES = (
     "isthmus.telemetry.request_histogram",
     "isthmus.telemetry.metrics",
     "isthmus.telemetry.propagation",
-    "isthmus.telemetry.grpc_calls",
+    "isthmus.gateway.request_telemetry",
     "isthmus.telemetry.tracing",
     "isthmus.telemetry.traced",
     # gRPC: the V2 ingress, the codecs and both gRPC backends

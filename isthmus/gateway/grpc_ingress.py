@@ -40,8 +40,8 @@ from isthmus.gateway.grpc_health import GatewayHealth, serve_health_and_reflecti
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers
 from isthmus.gateway.identity import SubjectMemo
+from isthmus.gateway.request_telemetry import MODEL_INFER, GrpcCallTelemetry, Rpc
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.grpc_calls import MODEL_INFER, GrpcCallTelemetry, Rpc
 from isthmus.telemetry.kinds import model_label
 
 log = logging.getLogger(__name__)

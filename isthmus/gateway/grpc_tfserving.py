@@ -28,6 +28,7 @@ from isthmus.gateway.dataplane import Answer
 from isthmus.gateway.grpc_ingress import InferenceServicer, metadata_headers
 from isthmus.gateway.headers import BACKEND_HEADER, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers
+from isthmus.gateway.request_telemetry import rpc
 from isthmus.protos.tfserving import _pool as tfserving_pool
 from isthmus.protos.tfserving.tensorflow_serving.apis import (
     classification_pb2,
@@ -41,7 +42,6 @@ from isthmus.protos.tfserving.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from isthmus.telemetry.grpc_calls import rpc
 
 
 def spec_version(spec: Any) -> tuple[str | None, str | None]:

@@ -12,12 +12,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 from isthmus.backends import BackendError
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.endpoints import HANDLERS
+from isthmus.gateway.error_table import error_kind
 from isthmus.gateway.errors import http_status
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Request, Response, json_error
 from isthmus.gateway.routes import MethodNotAllowed, NotFound, UrlTable
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.kinds import error_kind, model_label
+from isthmus.telemetry.kinds import model_label
 from isthmus.telemetry.propagation import TRACEPARENT, trace_id_of
 from isthmus.telemetry.tracing import Tracing
 

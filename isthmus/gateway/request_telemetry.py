@@ -1,4 +1,6 @@
-"""Telemetry of the V2 gRPC ingress's ModelInfer calls (the REST ingress's is in its Edge).
+"""Request telemetry of the gRPC ingresses' inference calls (the REST ingress's is in its Edge,
+:mod:`isthmus.gateway.middleware`), beside the ingresses it measures: telemetry itself is a leaf
+that knows no gateway, so the error kind and status come from :mod:`isthmus.gateway.error_table`.
 
 :meth:`GrpcCallTelemetry.measure` wraps one call's work, before its errors become a status: it
 counts the call in flight, records the one duration measurement (``status`` is the gRPC code's
@@ -15,9 +17,8 @@ import grpc
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from isthmus.backends import BackendError
-from isthmus.gateway.grpc_errors import grpc_status
+from isthmus.gateway.error_table import INTERNAL, grpc_code_of, row_of, status_of
 from isthmus.gateway.headers import NO_BACKEND
-from isthmus.telemetry.kinds import error_kind
 from isthmus.telemetry.propagation import TRACEPARENT, trace_id_of
 from isthmus.telemetry.telemetry import Telemetry
 from isthmus.telemetry.tracing import Tracing
@@ -100,12 +101,12 @@ class GrpcCallTelemetry:
         try:
             result = await call()
         except Exception as exc:
-            mapped = grpc_status(exc)
-            code = mapped[0] if mapped is not None else grpc.StatusCode.INTERNAL
+            row = row_of(exc)
+            code = grpc_code_of(row, exc) if row is not None else grpc.StatusCode.INTERNAL
             backend = exc.backend if isinstance(exc, BackendError) else NO_BACKEND
             telemetry = self.telemetry
-            telemetry.metrics.request_failed(model, backend, error_kind(exc), "grpc")
-            if isinstance(exc, BackendError) and exc.status >= 500:
+            telemetry.metrics.request_failed(model, backend, row.kind if row is not None else INTERNAL, "grpc")
+            if isinstance(exc, BackendError) and row is not None and status_of(row, exc) >= 500:
                 telemetry.warnings.warning(("backend", backend), "%s", exc)
             self._done(model, backend, code, NO_CACHE, headers, rid, context, start, span, method)
             raise
