@@ -59,7 +59,9 @@ MODULES = (
     "isthmus.telemetry.propagation",
     "isthmus.gateway.request_telemetry",
     "isthmus.telemetry.tracing",
-    "isthmus.telemetry.traced",
+    "isthmus.telemetry.steps",
+    "isthmus.gateway.dataplane_spans",
+    "isthmus.cache.spans",
     # gRPC: the V2 ingress, the codecs and both gRPC backends
     "isthmus.gateway.grpc_ingress",
     "isthmus.gateway.grpc_tfserving",

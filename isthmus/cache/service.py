@@ -22,6 +22,7 @@ from isthmus.cache.memory import MemoryTier
 from isthmus.codecs import CodecError
 from isthmus.config.model import CacheConfig, RouteCacheConfig
 from isthmus.deadline import call_timeout
+from isthmus.telemetry.steps import StepSpans
 
 Status = Literal["hit", "miss"]
 #: The call that computes a missing answer: ``(entry, store)``, where ``store`` says whether the
@@ -37,7 +38,10 @@ class ResultCache:
         l2: CacheTier | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        spans: StepSpans | None = None,
     ):
+        """``spans``: tracing's span factory (None: tracing off); each step then runs in its span
+        (:mod:`isthmus.cache.spans`)."""
         self.l1: LocalTier = MemoryTier(config.memory_max_bytes, clock)
         self.l2 = l2
         self.redis_health = Degradation("redis cache", clock=clock)
@@ -51,6 +55,12 @@ class ResultCache:
         self._lock_ttl = redis.lock_ttl if redis is not None else 5.0
         self._clock = clock
         self._sleep = sleep
+        #: whether each step runs in a span (tracing on)
+        self.traced = spans is not None
+        if spans is not None:
+            from isthmus.cache.spans import trace_steps
+
+            trace_steps(self, spans)
 
     async def fetch(self, key: str, policy: RouteCacheConfig, call: Call, wait_timeout: float,
                     lookup: bool = True, store: bool = True) -> tuple[Entry, Status]:
@@ -59,13 +69,18 @@ class ResultCache:
             cached = await self.get(key, policy.ttl)
             if cached is not None:
                 return cached, "hit"
+        return await self.computed(key, policy, call, wait_timeout, store), "miss"
+
+    async def computed(self, key: str, policy: RouteCacheConfig, call: Call, wait_timeout: float,
+                       store: bool = True) -> Entry:
+        """``call()``'s answer, or that of an identical request in flight (coalescing)."""
         compute = lambda: self._compute(key, policy, call, store, wait_timeout)  # noqa: E731
         if policy.coalesce:
             entry, shared = await self.coalescer.run(key, compute, wait_timeout)
             if shared:
                 self.stats["coalesced"] += 1
-            return entry, "miss"
-        return await compute(), "miss"
+            return entry
+        return await compute()
 
     def peek(self, key: str) -> Entry | None:
         """The L1 entry for ``key``, without waiting for anything (the data plane's fast path)."""

@@ -21,7 +21,6 @@ from isthmus.router import Decision, Route
 from isthmus.telemetry import Telemetry
 from isthmus.telemetry.propagation import TRACEPARENT, passthrough
 
-Call = Callable[[], Awaitable[Entry]]
 T = TypeVar("T")
 
 
@@ -40,9 +39,9 @@ class DataPlane:
 
     ingress (decoded request) -> route decision -> cache / coalescer -> backend -> fallback.
     Sticky and override routing are resolved before the cache lookup, so a hit is exactly
-    what the chosen variant would have answered. Each step is a method, so that
-    :class:`isthmus.telemetry.traced.TracedDataPlane` can wrap it in a span without this
-    class checking for a tracer anywhere.
+    what the chosen variant would have answered. Each step is a method; with tracing on
+    (``telemetry.steps``) :func:`isthmus.gateway.dataplane_spans.trace_steps` wraps each in a
+    span, so this class never checks for a tracer and traced requests run the same code.
     """
 
     def __init__(
@@ -57,7 +56,13 @@ class DataPlane:
         self._random = random or _random.Random().random
         self.cache = cache
         self._tenant_header = tenant_header
-        self._telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+        self._telemetry = telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+        #: whether each step runs in a span (tracing on)
+        self.traced = telemetry.steps is not None
+        if telemetry.steps is not None:
+            from isthmus.gateway.dataplane_spans import trace_steps
+
+            trace_steps(self, telemetry.steps)
 
     @property
     def telemetry(self) -> Telemetry:
@@ -99,13 +104,13 @@ class DataPlane:
         state = self._state  # one generation for the whole request
         route = state.routes.route(model)
         decision = self._decide(route, version, headers, variant)
-        traceparent = headers.get(TRACEPARENT)  # forwarded as it came; a tracing data plane replaces it
+        traceparent = headers.get(TRACEPARENT)  # forwarded as it came; with tracing on the backend call replaces it
         ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
         if self.cache is None or not route.cache.enabled:
             return await self._answer(state, decision, request, ctx)
         return await self._cached(state, route.cache, decision, request, ctx, headers, tenant)
 
-    # --- the steps (a tracing data plane wraps each in a span) ----------------------------------
+    # --- the steps (with tracing on, each runs in a span: isthmus.gateway.dataplane_spans) ------
 
     def _decide(
         self, route: Route, version: str | None, headers: Mapping[str, str], variant: str | None = None
@@ -153,11 +158,6 @@ class DataPlane:
     def _peek(self, cache: ResultCache, key: str) -> Entry | None:
         return cache.peek(key)
 
-    async def _fetch(
-        self, cache: ResultCache, key: str, policy: RouteCacheConfig, call: Call, wait: float, lookup: bool
-    ) -> tuple[Entry, str]:
-        return await cache.fetch(key, policy, call, wait, lookup=lookup)
-
     async def _cached(
         self,
         state: GatewayState,
@@ -197,7 +197,7 @@ class DataPlane:
         wait = state.backend_timeout(decision.backend) + 1.0
         timed_out = None
         try:
-            entry, status = await self._fetch(cache, key, policy, call, wait, not no_cache)
+            entry, status = await cache.fetch(key, policy, call, wait, lookup=not no_cache)
         except WaitTimeout as exc:  # the identical request's call outlived our patience: as our own timeout
             timed_out = BackendTimeout(decision.backend, str(exc))
         if timed_out is not None:
