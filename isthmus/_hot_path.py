@@ -19,6 +19,7 @@ MODULES = (
     "isthmus.gateway.rest_tfserving",
     "isthmus.gateway.endpoints",
     "isthmus.gateway.dataplane",
+    "isthmus.gateway.request_meta",
     "isthmus.gateway.routes",
     "isthmus.gateway.headers",
     "isthmus.gateway.errors",

@@ -16,10 +16,10 @@ from isthmus.codecs import InferRequest, InferResponse
 from isthmus.codecs.names import check_known
 from isthmus.config.model import RouteCacheConfig
 from isthmus.gateway.metadata import model_metadata
+from isthmus.gateway.request_meta import RequestMeta
 from isthmus.gateway.state import GatewayState
-from isthmus.router import Decision, Route
+from isthmus.router import Decision, Route, RouteTable
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.propagation import TRACEPARENT, passthrough
 
 T = TypeVar("T")
 
@@ -89,26 +89,30 @@ class DataPlane:
         """The current generation is a placeholder (an xDS gateway before its first config)."""
         self._awaiting_config = True
 
-    async def infer(
-        self,
-        model: str,
-        version: str | None,
-        request: InferRequest,
-        headers: Mapping[str, str],
-        request_id: str,
-        tenant: str | None = None,
-        variant: str | None = None,
-    ) -> Answer:
-        """``tenant``: the client certificate's identity, used when no tenant header is configured;
-        ``variant``: a variant the app pinned by name (a TF Serving version label)."""
+    @property
+    def tenant_header(self) -> str | None:
+        """The header naming the cache tenant (``cache.tenant_header``), read by the edge."""
+        return self._tenant_header
+
+    @property
+    def routes(self) -> RouteTable:
+        """The current generation's routes (``model in dp.routes``: a configured model)."""
+        return self._state.routes
+
+    def route(self, model: str) -> Route:
+        """The model's route in the current generation: the ingresses' model check
+        (:class:`isthmus.router.UnknownModel` for a model no route serves)."""
+        return self._state.routes.route(model)
+
+    async def infer(self, request: InferRequest, meta: RequestMeta) -> Answer:
+        """The answer to the decoded ``request``, as ``meta`` (built once at the edge) asks."""
         state = self._state  # one generation for the whole request
-        route = state.routes.route(model)
-        decision = self._decide(route, version, headers, variant)
-        traceparent = headers.get(TRACEPARENT)  # forwarded as it came; with tracing on the backend call replaces it
-        ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
+        route = state.routes.route(meta.model)
+        decision = self._decide(route, meta.version, meta.headers, meta.variant)
+        ctx = CallContext(meta.model, meta.request_id, meta.trace)  # a tracing data plane replaces the trace
         if self.cache is None or not route.cache.enabled:
             return await self._answer(state, decision, request, ctx)
-        return await self._cached(state, route.cache, decision, request, ctx, headers, tenant)
+        return await self._cached(state, route.cache, decision, request, ctx, meta)
 
     # --- the steps (with tracing on, each runs in a span: isthmus.gateway.dataplane_spans) ------
 
@@ -165,19 +169,17 @@ class DataPlane:
         decision: Decision,
         request: InferRequest,
         ctx: CallContext,
-        headers: Mapping[str, str],
-        tenant: str | None,
+        meta: RequestMeta,
     ) -> Answer:
         cache = self.cache
         assert cache is not None
-        directives = headers.get("cache-control", "").lower()
-        no_store, no_cache = "no-store" in directives, "no-cache" in directives
-        if no_store:
+        no_cache = meta.no_cache
+        if meta.no_store:
             cache.stats["bypass"] += 1
             return await self._answer(state, decision, request, ctx)
-        if self._tenant_header is not None:
-            tenant = headers.get(self._tenant_header) or None
-        key = request_key(request, model=ctx.model, backend=decision.backend, version=decision.version, tenant=tenant)
+        key = request_key(
+            request, model=ctx.model, backend=decision.backend, version=decision.version, tenant=meta.tenant
+        )
         if no_cache:
             cache.stats["bypass"] += 1
         else:
@@ -212,12 +214,8 @@ class DataPlane:
 
     async def call_backend(
         self,
-        model: str,
-        version: str | None,
-        headers: Mapping[str, str],
-        request_id: str,
+        meta: RequestMeta,
         op: Callable[[Backend, CallContext], Awaitable[T]],
-        variant: str | None = None,
         usable: Callable[[Backend], bool] | None = None,
     ) -> tuple[T, str]:
         """One call other than inference (TF Serving's Classify and Regress) to the chosen variant:
@@ -225,16 +223,15 @@ class DataPlane:
         nor coalesced. Returns ``(op's result, the backend that answered)``. The fallback answers only
         if ``usable`` says it can make the call."""
         state = self._state
-        route = state.routes.route(model)
-        decision = self._decide(route, version, headers, variant)
-        traceparent = headers.get(TRACEPARENT)
-        ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
+        route = state.routes.route(meta.model)
+        decision = self._decide(route, meta.version, meta.headers, meta.variant)
+        ctx = CallContext(meta.model, meta.request_id, meta.trace)
         try:
             return await op(state.backends[decision.backend], ctx), decision.backend
         except BackendError as exc:
             fallback = decision.fallback
             ok = fallback is None or usable is None or usable(state.backends[fallback])
-            fallback = self._falling_back(exc, decision, request_id, ok)
+            fallback = self._falling_back(exc, decision, meta.request_id, ok)
         return await op(state.backends[fallback], ctx), fallback
 
     async def model_ready(self, model: str, version: str | None = None) -> bool:

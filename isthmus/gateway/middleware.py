@@ -74,7 +74,7 @@ class Edge:
             return
         if match.endpoint not in INFERENCE_ROUTES:
             return
-        model = model_label(match.model, self.dataplane.state.routes)
+        model = model_label(match.model, self.dataplane.routes)
         headers = {BACKEND_HEADER: NO_BACKEND, REQUEST_ID_HEADER: request_id(request.headers)}
         self._done(request, json_error(CLIENT_CLOSED, "client closed the request", headers), model, start, None)
 
@@ -98,7 +98,7 @@ class Edge:
             if isinstance(exc, BackendError):
                 backend = exc.backend
             if model is not None:
-                model = model_label(model, self.dataplane.state.routes)
+                model = model_label(model, self.dataplane.routes)
             if status is None:
                 log.exception("request %s: unexpected error", rid)
                 status, message = 500, f"internal error (request id {rid})"
