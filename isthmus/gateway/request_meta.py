@@ -47,7 +47,6 @@ def request_meta(
     headers: dict[str, str],
     model: str,
     request_id: str,
-    *,
     version: str | None = None,
     variant: str | None = None,
     identity: str | None = None,

@@ -129,9 +129,7 @@ def rest_meta(
     """The request's metadata (:mod:`isthmus.gateway.request_meta`), read from its headers once."""
     tenant_header = dp.tenant_header
     identity = client_identity(request) if tenant_header is None else None
-    return request_meta(
-        request.headers, model, rid, version=version, variant=variant, identity=identity, tenant_header=tenant_header
-    )
+    return request_meta(request.headers, model, rid, version, variant, identity, tenant_header)
 
 
 def client_identity(request: Request) -> str | None:
