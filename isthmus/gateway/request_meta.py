@@ -16,7 +16,6 @@ from ``headers`` when it decides (:meth:`isthmus.router.Route.decide`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
@@ -25,22 +24,46 @@ from isthmus.telemetry.propagation import TRACEPARENT, passthrough
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
 class RequestMeta:
-    model: str
-    request_id: str
-    #: the request's headers (lower-case names): the router reads the route's sticky/override headers
-    headers: Mapping[str, str]
-    #: the trace headers forwarded to the backend as they came (tracing on: replaced by the gateway's span)
-    trace: Mapping[str, str]
-    version: str | None = None
-    #: a variant pinned by name (a TF Serving version label naming a variant)
-    variant: str | None = None
-    tenant: str | None = None
-    no_cache: bool = False
-    no_store: bool = False
-    #: seconds the client gives the whole request (gRPC deadlines), None: none
-    deadline: float | None = None
+    """Treated as immutable. A plain class with slots and its own ``__init__`` rather than a
+    dataclass: one is built per request, and a dataclass's generated ``__init__`` stays Python
+    code in the compiled build (about 0.2 us), where this one is compiled."""
+
+    __slots__ = (
+        "model", "request_id", "headers", "trace", "version", "variant", "tenant", "no_cache", "no_store", "deadline",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        model: str,
+        request_id: str,
+        headers: Mapping[str, str],
+        trace: Mapping[str, str] = _NO_HEADERS,
+        version: str | None = None,
+        variant: str | None = None,
+        tenant: str | None = None,
+        no_cache: bool = False,
+        no_store: bool = False,
+        deadline: float | None = None,
+    ) -> None:
+        self.model = model
+        self.request_id = request_id
+        #: the request's headers (lower-case names): the router reads the route's sticky/override headers
+        self.headers = headers
+        #: the trace headers forwarded to the backend as they came (tracing on: replaced by the gateway's span)
+        self.trace = trace
+        self.version = version
+        #: a variant pinned by name (a TF Serving version label naming a variant)
+        self.variant = variant
+        self.tenant = tenant
+        self.no_cache = no_cache
+        self.no_store = no_store
+        #: seconds the client gives the whole request (gRPC deadlines), None: none
+        self.deadline = deadline
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name != "headers")
+        return f"RequestMeta({fields})"
 
 
 def request_meta(
