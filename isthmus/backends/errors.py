@@ -1,17 +1,17 @@
-"""The backend layer's one exception root, and how each kind maps to a status.
+"""The backend layer's one exception root and its kinds.
 
 Transport exceptions (http1, grpc, onnxruntime) are translated into these at
-the edge of this layer; nothing above it sees a library's exception.
+the edge of this layer; nothing above it sees a library's exception. What each
+becomes at the ingress (HTTP status, gRPC code, error kind, retryable) is one
+row of :mod:`isthmus.gateway.error_table`.
 """
 
 from __future__ import annotations
 
 
 class BackendError(Exception):
-    """A backend could not answer. ``status`` is the HTTP status the gateway answers with."""
+    """A backend could not answer."""
 
-    status = 502
-    kind = "error"
     #: Whether the route's fallback backend may answer instead.
     fallback_ok = True
 
@@ -27,16 +27,12 @@ class BackendError(Exception):
 class BackendUnavailable(BackendError):
     """Could not connect, or the connection dropped: 503."""
 
-    status = 503
-    kind = "connect"
-
     def describe(self) -> str:
         return "is unavailable"
 
 
 class BackendTimeout(BackendError):
-    status = 504
-    kind = "timeout"
+    """No answer in time: 504."""
 
     def describe(self) -> str:
         return "timed out"
@@ -46,18 +42,14 @@ class BackendFailed(BackendError):
     """The backend answered 5xx or something undecodable: 502. ``upstream_status`` is the
     backend's own HTTP status when it answered one that was not 2xx."""
 
-    status = 502
-    kind = "status"
-
     def __init__(self, backend: str, detail: str, upstream_status: int | None = None):
         self.upstream_status = upstream_status
         super().__init__(backend, detail)
 
 
 class BackendRejected(BackendError):
-    """The backend refused the request as invalid (4xx): the app's fault, so no fallback."""
+    """The backend refused the request as invalid (4xx, ``status``): the app's fault, so no fallback."""
 
-    kind = "rejected"
     fallback_ok = False
 
     def __init__(self, backend: str, detail: str, status: int):
@@ -71,9 +63,6 @@ class BackendRejected(BackendError):
 class BackendUnsupported(BackendError):
     """The backend's protocol has no such call (e.g. TF Serving's Classify on a KServe backend): 501,
     UNIMPLEMENTED over gRPC. The app's request cannot be served by this route, so no fallback."""
-
-    status = 501
-    kind = "unsupported"
     fallback_ok = False
 
     def describe(self) -> str:

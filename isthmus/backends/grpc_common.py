@@ -13,7 +13,6 @@ from typing import Any
 import grpc
 
 from isthmus.backends.base import CallContext
-from isthmus.backends.deadline import call_timeout
 from isthmus.backends.errors import (
     BackendError,
     BackendFailed,
@@ -21,6 +20,7 @@ from isthmus.backends.errors import (
     BackendTimeout,
     BackendUnavailable,
 )
+from isthmus.deadline import call_timeout
 
 _METADATA_KEY = re.compile(r"^[0-9a-z_.-]+$")
 # The app's request was refused: the status a REST backend would have answered (no fallback).
@@ -77,7 +77,7 @@ def call_metadata(ctx: CallContext) -> tuple[tuple[str, str], ...]:
 
 def call_deadline(backend: str, timeout: float) -> float:
     """Seconds the call may take: the backend's ``timeout``, or the app's remaining time when that
-    is shorter (:mod:`isthmus.backends.deadline`). The app already gone is a :class:`BackendTimeout`."""
+    is shorter (:mod:`isthmus.deadline`). The app already gone is a :class:`BackendTimeout`."""
     remaining = call_timeout(timeout)
     if remaining <= 0:
         raise BackendTimeout(backend, "the app's deadline passed before the call could be made")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from isthmus.backends.deadline import call_timeout
 from isthmus.backends.error_body import body_excerpt
 from isthmus.backends.errors import (
     BackendFailed,
@@ -12,6 +11,7 @@ from isthmus.backends.errors import (
     BackendTimeout,
     BackendUnavailable,
 )
+from isthmus.deadline import call_timeout
 from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout, ResponseTooLarge
 
 JSON_HEADERS = {"Content-Type": "application/json"}

@@ -3,7 +3,7 @@
 Each endpoint gets a small pool of grpc.aio channels (each its own HTTP/2 connection) with
 keepalive; calls rotate round-robin over every channel of every endpoint. Each call's deadline
 is the backend's timeout, or the app's remaining time when that is shorter
-(:mod:`isthmus.backends.deadline`). Channels, metadata, deadlines and the gRPC status ->
+(:mod:`isthmus.deadline`). Channels, metadata, deadlines and the gRPC status ->
 :class:`BackendError` mapping are :mod:`isthmus.backends.grpc_common`'s.
 """
 

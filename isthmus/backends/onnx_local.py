@@ -10,7 +10,6 @@ from typing import Any, Mapping
 import numpy as np
 
 from isthmus.backends.base import CallContext
-from isthmus.backends.deadline import call_timeout
 from isthmus.backends.errors import (
     BackendFailed,
     BackendRejected,
@@ -23,6 +22,7 @@ from isthmus.codecs import CodecError, InferRequest, InferResponse, Tensor
 from isthmus.codecs.arrays import datatype_of, values_to_array
 from isthmus.codecs.names import check_known
 from isthmus.config.model import OnnxBackendConfig
+from isthmus.deadline import call_timeout
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,6 @@ class Entry:
     response: InferResponse
     backend: str
     version: str | None
-    # a route's fallback answered: shared with coalesced requests, never stored (not encoded)
-    fell_back: bool = False
 
 
 def encode_entry(entry: Entry) -> bytes:

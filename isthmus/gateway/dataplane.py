@@ -16,12 +16,11 @@ from isthmus.codecs import InferRequest, InferResponse
 from isthmus.codecs.names import check_known
 from isthmus.config.model import RouteCacheConfig
 from isthmus.gateway.metadata import model_metadata
+from isthmus.gateway.request_meta import RequestMeta
 from isthmus.gateway.state import GatewayState
-from isthmus.router import Decision, Route
+from isthmus.router import Decision, Route, RouteTable
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.propagation import TRACEPARENT, passthrough
 
-Call = Callable[[], Awaitable[Entry]]
 T = TypeVar("T")
 
 
@@ -40,9 +39,9 @@ class DataPlane:
 
     ingress (decoded request) -> route decision -> cache / coalescer -> backend -> fallback.
     Sticky and override routing are resolved before the cache lookup, so a hit is exactly
-    what the chosen variant would have answered. Each step is a method, so that
-    :class:`isthmus.telemetry.traced.TracedDataPlane` can wrap it in a span without this
-    class checking for a tracer anywhere.
+    what the chosen variant would have answered. Each step is a method; with tracing on
+    (``telemetry.steps``) :func:`isthmus.gateway.dataplane_spans.trace_steps` wraps each in a
+    span, so this class never checks for a tracer and traced requests run the same code.
     """
 
     def __init__(
@@ -56,8 +55,15 @@ class DataPlane:
         self._state = state
         self._random = random or _random.Random().random
         self.cache = cache
-        self._tenant_header = tenant_header
-        self._telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+        #: the header naming the cache tenant (``cache.tenant_header``), read by the edge
+        self.tenant_header = tenant_header
+        self._telemetry = telemetry = telemetry if telemetry is not None else Telemetry.disabled()
+        #: whether each step runs in a span (tracing on)
+        self.traced = telemetry.steps is not None
+        if telemetry.steps is not None:
+            from isthmus.gateway.dataplane_spans import trace_steps
+
+            trace_steps(self, telemetry.steps)
 
     @property
     def telemetry(self) -> Telemetry:
@@ -84,35 +90,33 @@ class DataPlane:
         """The current generation is a placeholder (an xDS gateway before its first config)."""
         self._awaiting_config = True
 
-    async def infer(
-        self,
-        model: str,
-        version: str | None,
-        request: InferRequest,
-        headers: Mapping[str, str],
-        request_id: str,
-        tenant: str | None = None,
-        variant: str | None = None,
-    ) -> Answer:
-        """``tenant``: the client certificate's identity, used when no tenant header is configured;
-        ``variant``: a variant the app pinned by name (a TF Serving version label)."""
+    @property
+    def routes(self) -> RouteTable:
+        """The current generation's routes (``model in dp.routes``: a configured model)."""
+        return self._state.routes
+
+    def route(self, model: str) -> Route:
+        """The model's route in the current generation: the ingresses' model check
+        (:class:`isthmus.router.UnknownModel` for a model no route serves)."""
+        return self._state.routes.route(model)
+
+    async def infer(self, request: InferRequest, meta: RequestMeta) -> Answer:
+        """The answer to the decoded ``request``, as ``meta`` (built once at the edge) asks."""
         state = self._state  # one generation for the whole request
-        route = state.routes.route(model)
-        decision = self._decide(route, version, headers, variant)
-        traceparent = headers.get(TRACEPARENT)  # forwarded as it came; a tracing data plane replaces it
-        ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
-        try:
-            if self.cache is None or not route.cache.enabled:
-                response = await self._call(state, decision.backend, request, ctx)
-                return Answer(response, decision.backend, decision.version, decision)
-            return await self._cached(state, route.cache, decision, request, ctx, headers, tenant)
+        route = state.routes.route(meta.model)
+        decision = self._decide(route, meta.version, meta.headers, meta.variant)
+        ctx = CallContext(meta.model, meta.request_id, meta.trace)  # a tracing data plane replaces the trace
+        if self.cache is not None and route.cache.enabled:
+            return await self._cached(state, route.cache, decision, request, ctx, meta)
+        try:  # _answer, inlined on the uncached path (one coroutine less per request)
+            response = await self._call(state, decision.backend, request, ctx)
         except BackendError as exc:
-            if not exc.fallback_ok or decision.fallback is None:
-                raise
-            self._falling_back(exc, decision, request_id)
+            self._falling_back(exc, decision, ctx.request_id)  # raises exc unless the fallback may answer
+        else:
+            return Answer(response, decision.backend, decision.version, decision)
         return await self._fallback(state, decision, request, ctx)
 
-    # --- the steps (a tracing data plane wraps each in a span) ----------------------------------
+    # --- the steps (with tracing on, each runs in a span: isthmus.gateway.dataplane_spans) ------
 
     def _decide(
         self, route: Route, version: str | None, headers: Mapping[str, str], variant: str | None = None
@@ -127,6 +131,17 @@ class DataPlane:
             check_known([t.name for t in request.inputs], declared, ctx.model)
         return await state.backends[backend].infer(request, ctx)
 
+    async def _answer(self, state: GatewayState, decision: Decision, request: InferRequest, ctx: CallContext) -> Answer:
+        """The chosen variant's answer, or its fallback's: the one place an inference falls back
+        (called directly, and as the call that coalesced requests share)."""
+        try:
+            response = await self._call(state, decision.backend, request, ctx)
+        except BackendError as exc:
+            self._falling_back(exc, decision, ctx.request_id)  # raises exc unless the fallback may answer
+        else:
+            return Answer(response, decision.backend, decision.version, decision)
+        return await self._fallback(state, decision, request, ctx)
+
     async def _fallback(
         self, state: GatewayState, decision: Decision, request: InferRequest, ctx: CallContext
     ) -> Answer:
@@ -134,19 +149,20 @@ class DataPlane:
         response = await self._call(state, decision.fallback, request, ctx)
         return Answer(response, decision.fallback, state.backend_version(decision.fallback), decision, True)
 
-    def _falling_back(self, exc: BackendError, decision: Decision, request_id: str) -> None:
-        self._telemetry.metrics.fell_back(decision.model, decision.backend, str(decision.fallback))
+    def _falling_back(self, exc: BackendError, decision: Decision, request_id: str, usable: bool = True) -> str:
+        """The fallback that answers instead after ``exc``, counted and warned about; raises ``exc``
+        when there is none, the error forbids it (the app's fault) or the fallback is not ``usable``."""
+        fallback = decision.fallback
+        if not exc.fallback_ok or fallback is None or not usable:
+            raise exc
+        self._telemetry.metrics.fell_back(decision.model, decision.backend, fallback)
         self._telemetry.warnings.warning(
-            ("fallback", decision.backend), "request %s: %s; falling back to '%s'", request_id, exc, decision.fallback
+            ("fallback", decision.backend), "request %s: %s; falling back to '%s'", request_id, exc, fallback
         )
+        return fallback
 
     def _peek(self, cache: ResultCache, key: str) -> Entry | None:
         return cache.peek(key)
-
-    async def _fetch(
-        self, cache: ResultCache, key: str, policy: RouteCacheConfig, call: Call, wait: float, lookup: bool
-    ) -> tuple[Entry, str]:
-        return await cache.fetch(key, policy, call, wait, lookup=lookup)
 
     async def _cached(
         self,
@@ -155,20 +171,17 @@ class DataPlane:
         decision: Decision,
         request: InferRequest,
         ctx: CallContext,
-        headers: Mapping[str, str],
-        tenant: str | None,
+        meta: RequestMeta,
     ) -> Answer:
         cache = self.cache
         assert cache is not None
-        directives = headers.get("cache-control", "").lower()
-        no_store, no_cache = "no-store" in directives, "no-cache" in directives
-        if no_store:
+        no_cache = meta.no_cache
+        if meta.no_store:
             cache.stats["bypass"] += 1
-            response = await self._call(state, decision.backend, request, ctx)
-            return Answer(response, decision.backend, decision.version, decision, cache="bypass")
-        if self._tenant_header is not None:
-            tenant = headers.get(self._tenant_header) or None
-        key = request_key(request, model=ctx.model, backend=decision.backend, version=decision.version, tenant=tenant)
+            return await self._answer(state, decision, request, ctx)
+        key = request_key(
+            request, model=ctx.model, backend=decision.backend, version=decision.version, tenant=meta.tenant
+        )
         if no_cache:
             cache.stats["bypass"] += 1
         else:
@@ -178,42 +191,33 @@ class DataPlane:
 
         led = False  # this request made the call (the others coalesced onto it)
 
-        async def call() -> Entry:
+        async def call() -> tuple[Entry, bool]:
             nonlocal led
             led = True
-            try:
-                response = await self._call(state, decision.backend, request, ctx)
-            except BackendError as exc:
-                if not exc.fallback_ok or decision.fallback is None:
-                    raise
-                # the fallback runs once for every request coalesced here; its answer is not cached
-                self._falling_back(exc, decision, ctx.request_id)
-                try:
-                    fb = await self._fallback(state, decision, request, ctx)
-                except BackendError as failed:
-                    failed.fallback_ok = False  # the fallback itself failed: nothing further to fall back to
-                    raise
-                return Entry(fb.response, fb.backend, fb.version, fell_back=True)
-            return Entry(response, decision.backend, decision.version)
+            answer = await self._answer(state, decision, request, ctx)
+            # shared with every coalesced request; a fallback's answer is not stored
+            return Entry(answer.response, answer.backend, answer.version), not answer.fell_back
 
         wait = state.backend_timeout(decision.backend) + 1.0
+        timed_out = None
         try:
-            entry, status = await self._fetch(cache, key, policy, call, wait, not no_cache)
-        except WaitTimeout as exc:
-            raise BackendTimeout(decision.backend, str(exc)) from None
-        if entry.fell_back and not led:  # counted per request answered by the fallback
-            self._telemetry.metrics.fell_back(decision.model, decision.backend, str(decision.fallback))
+            entry, status = await cache.fetch(key, policy, call, wait, lookup=not no_cache)
+        except WaitTimeout as exc:  # the identical request's call outlived our patience: as our own timeout
+            timed_out = BackendTimeout(decision.backend, str(exc))
+        if timed_out is not None:
+            self._falling_back(timed_out, decision, ctx.request_id)
+            return await self._fallback(state, decision, request, ctx)
+        # the key names decision.backend, never the fallback: an entry from the fallback was just computed
+        fell_back = decision.fallback is not None and entry.backend == decision.fallback
+        if fell_back and not led:  # counted per request answered by the fallback
+            self._telemetry.metrics.fell_back(decision.model, decision.backend, decision.fallback)
         status = "bypass" if no_cache else status
-        return Answer(entry.response, entry.backend, entry.version, decision, entry.fell_back, status)
+        return Answer(entry.response, entry.backend, entry.version, decision, fell_back, status)
 
     async def call_backend(
         self,
-        model: str,
-        version: str | None,
-        headers: Mapping[str, str],
-        request_id: str,
+        meta: RequestMeta,
         op: Callable[[Backend, CallContext], Awaitable[T]],
-        variant: str | None = None,
         usable: Callable[[Backend], bool] | None = None,
     ) -> tuple[T, str]:
         """One call other than inference (TF Serving's Classify and Regress) to the chosen variant:
@@ -221,17 +225,15 @@ class DataPlane:
         nor coalesced. Returns ``(op's result, the backend that answered)``. The fallback answers only
         if ``usable`` says it can make the call."""
         state = self._state
-        route = state.routes.route(model)
-        decision = self._decide(route, version, headers, variant)
-        traceparent = headers.get(TRACEPARENT)
-        ctx = CallContext(model, request_id, {} if traceparent is None else passthrough(headers, traceparent))
+        route = state.routes.route(meta.model)
+        decision = self._decide(route, meta.version, meta.headers, meta.variant)
+        ctx = CallContext(meta.model, meta.request_id, meta.trace)
         try:
             return await op(state.backends[decision.backend], ctx), decision.backend
         except BackendError as exc:
             fallback = decision.fallback
-            if not exc.fallback_ok or fallback is None or (usable is not None and not usable(state.backends[fallback])):
-                raise
-            self._falling_back(exc, decision, request_id)
+            ok = fallback is None or usable is None or usable(state.backends[fallback])
+            fallback = self._falling_back(exc, decision, meta.request_id, ok)
         return await op(state.backends[fallback], ctx), fallback
 
     async def model_ready(self, model: str, version: str | None = None) -> bool:

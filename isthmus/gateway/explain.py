@@ -6,20 +6,19 @@ is of the variant that was chosen."""
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import orjson
 
 from isthmus.backends import BackendFailed, BackendUnsupported, CallContext
 from isthmus.backends.base import Explainer
 from isthmus.codecs import CodecError
 from isthmus.gateway.dataplane import DataPlane
-from isthmus.telemetry.propagation import TRACEPARENT, passthrough
+from isthmus.gateway.request_meta import RequestMeta
 
 
-async def explain(dp: DataPlane, model: str, body: bytes, headers: Mapping[str, str], rid: str) -> tuple[bytes, str]:
+async def explain(dp: DataPlane, body: bytes, meta: RequestMeta) -> tuple[bytes, str]:
     """The explainer's JSON answer and the backend that gave it."""
     state = dp.state  # one generation for the whole request
+    model = meta.model
     route = state.routes.route(model)
     try:
         doc = orjson.loads(body)
@@ -27,7 +26,7 @@ async def explain(dp: DataPlane, model: str, body: bytes, headers: Mapping[str, 
         raise CodecError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise CodecError("an :explain body must be a JSON object (KServe V1: {\"instances\": [...]})")
-    decision = dp._decide(route, None, headers)  # the data plane's routing step (traced when tracing is on)
+    decision = dp._decide(route, None, meta.headers)  # the data plane's routing step (traced when tracing is on)
     backend = state.backends[decision.backend]
     if not isinstance(backend, Explainer):
         protocol = state.backend_configs[decision.backend].protocol
@@ -35,8 +34,7 @@ async def explain(dp: DataPlane, model: str, body: bytes, headers: Mapping[str, 
             decision.backend,
             f":explain of model '{model}' is not supported by protocol '{protocol}' (only kserve-v1 backends explain)",
         )
-    traceparent = headers.get(TRACEPARENT)
-    ctx = CallContext(model, rid, {} if traceparent is None else passthrough(headers, traceparent))
+    ctx = CallContext(model, meta.request_id, meta.trace)
     answer = await backend.explain(body, ctx)
     try:
         orjson.loads(answer)

@@ -52,7 +52,7 @@ class GatewayHealth(health_pb2_grpc.HealthServicer):
         dp = self._dp
         if service in self._server_wide:
             return SERVING if dp.configured and not self._draining.is_set() else NOT_SERVING
-        if service not in dp.state.routes:
+        if service not in dp.routes:
             return None
         if self._draining.is_set() or not dp.configured:
             return NOT_SERVING
@@ -90,7 +90,7 @@ class GatewayHealth(health_pb2_grpc.HealthServicer):
                 pass
 
     async def List(self, request: health_pb2.HealthListRequest, context: Any) -> health_pb2.HealthListResponse:
-        names = sorted(self._server_wide) + [m for m in self._dp.state.routes.models if m not in self._server_wide]
+        names = sorted(self._server_wide) + [m for m in self._dp.routes.models if m not in self._server_wide]
         statuses = await asyncio.gather(*(self.status(n) for n in names))
         return health_pb2.HealthListResponse(
             statuses={n: health_pb2.HealthCheckResponse(status=s) for n, s in zip(names, statuses) if s is not None}

@@ -8,7 +8,7 @@ metadata plays the part of HTTP headers (gRPC keys are lower-case; config header
 whatever their case). A ModelInfer answer carries ``x-isthmus-backend``, ``x-isthmus-cache`` and
 ``x-request-id`` as initial metadata; a failure carries ``x-isthmus-backend`` and ``x-request-id``
 as trailing metadata, with the status from :func:`grpc_status`. The client's deadline bounds the
-whole request and is handed to backends (:mod:`isthmus.backends.deadline`). Under mTLS the client
+whole request and is handed to backends (:mod:`isthmus.deadline`). Under mTLS the client
 certificate's subject, spelled as over REST (:mod:`isthmus.gateway.identity`), is the default cache tenant.
 
 CPU: most of a call's cost is grpc.aio's own (each of a unary call's ~4 completion-queue events
@@ -27,11 +27,11 @@ from tritonclient.grpc import service_pb2_grpc
 
 from isthmus import __version__
 from isthmus.backends import BackendError, BackendFailed
-from isthmus.backends.deadline import app_deadline
 from isthmus.codecs import CodecError, v2_grpc
 from isthmus.codecs.convert import answer_id, response_tensors
 from isthmus.codecs.v2_grpc import pb
 from isthmus.config import ConfigError, ConfigIssue, TLSConfig
+from isthmus.deadline import app_deadline
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.extensions import EXTENSIONS
 from isthmus.gateway.grpc_errors import AppDeadlineExceeded, grpc_status
@@ -40,8 +40,9 @@ from isthmus.gateway.grpc_health import GatewayHealth, serve_health_and_reflecti
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers
 from isthmus.gateway.identity import SubjectMemo
+from isthmus.gateway.request_meta import RequestMeta, request_meta
+from isthmus.gateway.request_telemetry import MODEL_INFER, GrpcCallTelemetry, Rpc
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.grpc_calls import MODEL_INFER, GrpcCallTelemetry, Rpc
 from isthmus.telemetry.kinds import model_label
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,17 @@ class InferenceServicer(ExtensionServicer):
         pem = context.auth_context().get("x509_pem_cert")
         return self._subjects.of_pem(pem[0]) if pem else None
 
+    def request_meta(
+        self, headers: Headers, model: str, rid: str, context: Any, version: str | None = None, variant: str | None = None
+    ) -> RequestMeta:
+        """The call's metadata (:mod:`isthmus.gateway.request_meta`), with the client's deadline."""
+        tenant_header = self._dp.tenant_header
+        identity = self.client_identity(context) if tenant_header is None else None
+        return request_meta(
+            headers, model, rid, version=version, variant=variant, identity=identity, tenant_header=tenant_header,
+            deadline=context.time_remaining(),  # None: the client set no deadline
+        )  # fmt: skip
+
     async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
@@ -114,7 +126,7 @@ class InferenceServicer(ExtensionServicer):
         metadata."""
         headers = metadata_headers(context.invocation_metadata())
         rid = request_id(headers)
-        label = model_label(model, self._dp.state.routes)
+        label = model_label(model, self._dp.routes)
         measured = lambda: self.calls.measure(label, headers, rid, context, lambda: work(headers, rid), method)  # noqa: E731
         answer, reply = await self.guarded(context, measured, rid)
         await context.send_initial_metadata(
@@ -123,9 +135,9 @@ class InferenceServicer(ExtensionServicer):
         return reply
 
     @staticmethod
-    async def within_deadline(call: Awaitable[T], context: Any) -> T:
-        """``call`` bounded by the client's deadline when it set one (backends see it too)."""
-        remaining = context.time_remaining()  # None: the client set no deadline
+    async def within_deadline(call: Awaitable[T], remaining: float | None) -> T:
+        """``call`` bounded by the client's deadline (``RequestMeta.deadline``) when it set one
+        (backends see it too)."""
         return await (call if remaining is None else _within(call, remaining))
 
     async def _infer(
@@ -134,10 +146,10 @@ class InferenceServicer(ExtensionServicer):
         model = request.model_name
         if not model:
             raise CodecError("model_name is required")
-        self._dp.state.routes.route(model)  # an unknown model is NOT_FOUND whatever the tensors
+        self._dp.route(model)  # an unknown model is NOT_FOUND whatever the tensors
         decoded = v2_grpc.decode_request(request)
-        call = self._dp.infer(model, request.model_version or None, decoded, headers, rid, self.client_identity(context))
-        answer = await self.within_deadline(call, context)
+        meta = self.request_meta(headers, model, rid, context, request.model_version or None)
+        answer = await self.within_deadline(self._dp.infer(decoded, meta), meta.deadline)
         try:
             outputs = response_tensors(answer.response)
             rid_out = answer_id(decoded.id, answer.response, answer.cache == "hit")

@@ -28,6 +28,8 @@ from isthmus.gateway.dataplane import Answer
 from isthmus.gateway.grpc_ingress import InferenceServicer, metadata_headers
 from isthmus.gateway.headers import BACKEND_HEADER, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Headers
+from isthmus.gateway.request_meta import request_meta
+from isthmus.gateway.request_telemetry import rpc
 from isthmus.protos.tfserving import _pool as tfserving_pool
 from isthmus.protos.tfserving.tensorflow_serving.apis import (
     classification_pb2,
@@ -41,7 +43,6 @@ from isthmus.protos.tfserving.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from isthmus.telemetry.grpc_calls import rpc
 
 
 def spec_version(spec: Any) -> tuple[str | None, str | None]:
@@ -77,7 +78,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> tuple[Answer, predict_pb2.PredictResponse]:
         spec = request.model_spec
         model = _model(spec)
-        version, variant = tfserving_calls.resolve(self._dp.state.routes.route(model), *spec_version(spec))
+        version, variant = tfserving_calls.resolve(self._dp.route(model), *spec_version(spec))
         if not request.inputs:
             raise CodecError("PredictRequest has no inputs")
         inputs = tuple(
@@ -86,10 +87,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         decoded = InferRequest(
             inputs=inputs, outputs=tuple(request.output_filter), signature_name=spec.signature_name or None
         )
-        call = self._dp.infer(
-            model, version, decoded, headers, rid, self._v2.client_identity(context), variant=variant
-        )
-        answer = await self._v2.within_deadline(call, context)
+        meta = self._v2.request_meta(headers, model, rid, context, version, variant)
+        answer = await self._v2.within_deadline(self._dp.infer(decoded, meta), meta.deadline)
         reply = predict_pb2.PredictResponse(
             model_spec=tfserving_meta.model_spec(model, answer.version, spec.signature_name or None)
         )
@@ -120,9 +119,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             if request.input.WhichOneof("kind") is None:
                 raise CodecError(f"{verb}: input has no examples")
             examples = ExamplesRequest(request.input, spec.signature_name or None)
-            version, label = spec_version(spec)
-            work = tfserving_calls.examples(self._dp, verb, model, version, label, examples, headers, rid)
-            return await self._v2.within_deadline(work, context)
+            version, variant = tfserving_calls.resolve(self._dp.route(model), *spec_version(spec))
+            meta = request_meta(headers, model, rid, version=version, variant=variant, deadline=context.time_remaining())
+            return await self._v2.within_deadline(tfserving_calls.examples(self._dp, verb, examples, meta), meta.deadline)
 
         result, backend = await self._v2.guarded(context, call, rid)
         await context.send_initial_metadata(((BACKEND_HEADER, backend), (REQUEST_ID_HEADER, rid)))

@@ -1,38 +1,28 @@
-"""The ingress edge: request ids, the backend header, every error as a V2-style JSON body, and the
-request's telemetry (one duration measurement for inference requests, the access log line, and the
-server span when tracing is on)."""
+"""The ingress edge: request ids, the backend header, every error as a V2-style JSON body; the
+request's telemetry (duration, access log, server span) is :class:`HttpRequestTelemetry`'s."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from opentelemetry.trace import SpanKind, StatusCode
-
 from isthmus.backends import BackendError
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.endpoints import HANDLERS
 from isthmus.gateway.errors import http_status
-from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
+from isthmus.gateway.headers import BACKEND_HEADER, NO_BACKEND, REQUEST_ID_HEADER, request_id
 from isthmus.gateway.http_types import Request, Response, json_error
+from isthmus.gateway.request_telemetry import INFERENCE_ROUTES, HttpRequestTelemetry
 from isthmus.gateway.routes import MethodNotAllowed, NotFound, UrlTable
 from isthmus.telemetry import Telemetry
-from isthmus.telemetry.kinds import error_kind, model_label
-from isthmus.telemetry.propagation import TRACEPARENT, trace_id_of
-from isthmus.telemetry.tracing import Tracing
+from isthmus.telemetry.kinds import model_label
+
+__all__ = ["CLIENT_CLOSED", "INFERENCE_ROUTES", "Edge"]
 
 log = logging.getLogger(__name__)
 
-#: Endpoints whose requests are measured (``isthmus.request.duration``), with their route template.
-INFERENCE_ROUTES = {
-    "infer_v2": "/v2/models/{model}/infer",
-    "predict_v1": "/v1/models/{model}:predict",
-    "classify_tfs": "/v1/models/{model}:classify",
-    "regress_tfs": "/v1/models/{model}:regress",
-}
 #: The status of a request whose app hung up before the answer (nginx's "client closed request").
 CLIENT_CLOSED = 499
-NO_CACHE = "-"
 
 
 class Edge:
@@ -42,11 +32,11 @@ class Edge:
         self.dataplane = dataplane
         self._urls = UrlTable()
         self.telemetry = telemetry = telemetry if telemetry is not None else dataplane.telemetry
-        self._clock = telemetry.clock
-        self._record = telemetry.metrics.request_done
-        self._tracer = telemetry.tracer
+        self.measure = measure = HttpRequestTelemetry(telemetry)
+        self._clock = measure.clock
+        self._done = measure.done
+        self._failed = measure.failed
         self._tracing = telemetry.tracing
-        self._access = telemetry.access_log
         self.in_flight = 0  # exported as isthmus.requests.in_flight{transport="http"}
 
     async def __call__(self, request: Request) -> Response:
@@ -73,7 +63,7 @@ class Edge:
             return
         if match.endpoint not in INFERENCE_ROUTES:
             return
-        model = model_label(match.model, self.dataplane.state.routes)
+        model = model_label(match.model, self.dataplane.routes)
         headers = {BACKEND_HEADER: NO_BACKEND, REQUEST_ID_HEADER: request_id(request.headers)}
         self._done(request, json_error(CLIENT_CLOSED, "client closed the request", headers), model, start, None)
 
@@ -97,7 +87,7 @@ class Edge:
             if isinstance(exc, BackendError):
                 backend = exc.backend
             if model is not None:
-                model = model_label(model, self.dataplane.state.routes)
+                model = model_label(model, self.dataplane.routes)
             if status is None:
                 log.exception("request %s: unexpected error", rid)
                 status, message = 500, f"internal error (request id {rid})"
@@ -113,60 +103,14 @@ class Edge:
             headers[BACKEND_HEADER] = backend
         return response, model, endpoint
 
-    def _failed(self, model: str, backend: str, exc: Exception, status: int) -> None:
-        """A failed inference request (rare): counted by kind; a failing backend is warned about."""
-        telemetry = self.telemetry
-        telemetry.metrics.request_failed(model, backend, error_kind(exc), "http")
-        if isinstance(exc, BackendError) and status >= 500:
-            telemetry.warnings.warning(("backend", backend), "%s", exc)
-
-    def _done(self, request: Request, response: Response, model: str | None, start: float, trace_id: str | None) -> None:
-        elapsed = self._clock() - start
-        headers = response.headers
-        if model is not None:
-            self._record(
-                model, headers[BACKEND_HEADER], str(response.status), "http", headers.get(CACHE_HEADER, NO_CACHE), elapsed
-            )
-        if self._access is not None:
-            if trace_id is None:
-                trace_id = trace_id_of(request.headers.get(TRACEPARENT))
-            transport = request.transport
-            peer = transport.get_extra_info("peername") if transport is not None else None
-            self._access.request(
-                ts=self.telemetry.wall_clock(), request_id=headers[REQUEST_ID_HEADER], trace_id=trace_id,
-                transport="http", method=request.method, path=request.path, route=model,
-                variant=headers[BACKEND_HEADER], cache=headers.get(CACHE_HEADER, NO_CACHE), status=response.status,
-                latency=elapsed, client=peer[0] if peer else None,
-            )  # fmt: skip
-
     async def _traced(self, request: Request) -> Response:
         """The request in a SERVER span continuing the app's trace (W3C traceparent)."""
-        assert self._tracer is not None
         start = self._clock()
         self.in_flight += 1
         try:
-            with self._tracer.start_as_current_span(
-                request.method,
-                context=Tracing.extract(request.headers),
-                kind=SpanKind.SERVER,
-                attributes={"http.request.method": request.method, "url.path": request.path},
-            ) as span:
+            with self.measure.server_span(request) as span:
                 response, model, endpoint = await self._handle(request)
-                headers = response.headers
-                status = response.status
-                route = INFERENCE_ROUTES.get(endpoint or "")
-                if route is not None:
-                    span.update_name(f"{request.method} {route}")
-                    span.set_attribute("http.route", route)
-                span.set_attributes({
-                    "http.response.status_code": status, "isthmus.request_id": headers[REQUEST_ID_HEADER],
-                    "isthmus.variant": headers[BACKEND_HEADER], "isthmus.cache": headers.get(CACHE_HEADER, NO_CACHE),
-                })  # fmt: skip
-                if model is not None:
-                    span.set_attribute("isthmus.route", model)
-                if status >= 500:
-                    span.set_status(StatusCode.ERROR)
-                trace_id = format(span.get_span_context().trace_id, "032x")
+                trace_id = self.measure.answered(span, request, response, model, endpoint)
                 self._done(request, response, model, start, trace_id)
         except asyncio.CancelledError:
             self._abandoned(request, start)

@@ -16,6 +16,7 @@ from isthmus.gateway.extensions import REST_EXTENSIONS
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
 from isthmus.gateway.identity import subject_of_der
+from isthmus.gateway.request_meta import RequestMeta, request_meta
 from isthmus.gateway.rest_extensions import (
     all_stats,
     explain_v1,
@@ -59,14 +60,14 @@ async def model_ready(dp: DataPlane, request: Request, match: Match, rid: str) -
 
 async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     model = match.model
-    dp.state.routes.route(model)  # an unknown model is a 404 whatever the body
+    dp.route(model)  # an unknown model is a 404 whatever the body
     header_length = dict.get(request.headers, v2_binary.HEADER)  # names are stored lower-case
     body = await request.read()
     if header_length is None:
         infer_request = v2.decode_request(body)
     else:
         infer_request = v2_binary.decode_request(body, header_length)
-    answer = await dp.infer(model, match.version, infer_request, request.headers, rid, client_identity(request))
+    answer = await dp.infer(infer_request, rest_meta(dp, request, model, rid, match.version))
     if infer_request.binary_outputs is not None:
         return compressed(request.headers, _binary_answer(answer, infer_request, model))
     outputs = _translated(answer, response_v2_outputs)
@@ -120,6 +121,15 @@ def _translated(answer: Answer, convert: Callable[[Any], Any]) -> Any:
 
 def _answered(body: bytes, answer: Answer) -> Response:
     return Response(200, body, {BACKEND_HEADER: answer.backend, CACHE_HEADER: answer.cache})
+
+
+def rest_meta(
+    dp: DataPlane, request: Request, model: str, rid: str, version: str | None, variant: str | None = None
+) -> RequestMeta:
+    """The request's metadata (:mod:`isthmus.gateway.request_meta`), read from its headers once."""
+    tenant_header = dp.tenant_header
+    identity = client_identity(request) if tenant_header is None else None
+    return request_meta(request.headers, model, rid, version, variant, identity, tenant_header)
 
 
 def client_identity(request: Request) -> str | None:

@@ -12,6 +12,7 @@ from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.explain import explain
 from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER
 from isthmus.gateway.http_types import Request, Response
+from isthmus.gateway.request_meta import request_meta
 from isthmus.gateway.routes import Match
 
 
@@ -52,9 +53,10 @@ async def live_v1(dp: DataPlane, request: Request, match: Match, rid: str) -> Re
 
 
 async def models_v1(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    return _json({"models": list(dp.state.routes.models)})
+    return _json({"models": list(dp.routes.models)})
 
 
 async def explain_v1(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
-    body, backend = await explain(dp, match.model or "", await request.read(), request.headers, rid)
+    meta = request_meta(request.headers, match.model or "", rid)
+    body, backend = await explain(dp, await request.read(), meta)
     return Response(200, body, {BACKEND_HEADER: backend, CACHE_HEADER: "bypass"})

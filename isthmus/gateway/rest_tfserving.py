@@ -20,17 +20,16 @@ from isthmus.gateway.compression import compressed
 from isthmus.gateway.dataplane import DataPlane
 from isthmus.gateway.headers import BACKEND_HEADER
 from isthmus.gateway.http_types import Request, Response
-from isthmus.gateway.rest import _answered, _translated, client_identity
+from isthmus.gateway.request_meta import request_meta
+from isthmus.gateway.rest import _answered, _translated, rest_meta
 from isthmus.gateway.routes import Match
 
 
 async def predict(dp: DataPlane, request: Request, match: Match, rid: str) -> Response:
     model = match.model
-    version, variant = tfserving_calls.resolve(dp.state.routes.route(model), match.version, match.label)
+    version, variant = tfserving_calls.resolve(dp.route(model), match.version, match.label)
     infer_request, fmt = tfserving.decode_predict_request(await request.read())
-    answer = await dp.infer(
-        model, version, infer_request, request.headers, rid, client_identity(request), variant=variant
-    )
+    answer = await dp.infer(infer_request, rest_meta(dp, request, model, rid, version, variant))
     body = _translated(answer, lambda response: tfserving.encode_predict_response(response, fmt))
     return compressed(request.headers, _answered(body, answer))
 
@@ -46,11 +45,11 @@ async def regress(dp: DataPlane, request: Request, match: Match, rid: str) -> Re
 async def _examples(
     dp: DataPlane, request: Request, match: Match, rid: str, verb: str, encode: Callable[[Any], bytes]
 ) -> Response:
-    dp.state.routes.route(match.model)  # an unknown model is a 404 whatever the body
+    route = dp.route(match.model)  # an unknown model is a 404 whatever the body
     examples = tfserving_examples.decode_request(await request.read())
-    result, backend = await tfserving_calls.examples(
-        dp, verb, match.model, match.version, match.label, examples, request.headers, rid
-    )
+    version, variant = tfserving_calls.resolve(route, match.version, match.label)
+    meta = request_meta(request.headers, match.model, rid, version=version, variant=variant)
+    result, backend = await tfserving_calls.examples(dp, verb, examples, meta)
     return Response(200, encode(result), {BACKEND_HEADER: backend})
 
 

@@ -47,7 +47,7 @@ class GatewayServer:
         self._backends = backends if backends is not None else build_backends(config)
         self._owns_telemetry = telemetry is None
         self.telemetry = telemetry if telemetry is not None else Telemetry.from_config(config.telemetry, source)
-        self.dataplane = _data_plane(self.telemetry)(
+        self.dataplane = DataPlane(
             GatewayState.build(config, self._backends, "1", source),
             random,
             cache=build_cache(config.cache, self.telemetry),
@@ -191,20 +191,7 @@ class GatewayServer:
 def build_cache(config: CacheConfig, telemetry: Telemetry | None = None) -> ResultCache:
     """L1 always (only routes with ``cache.enabled`` use it); Redis as L2 when configured."""
     l2 = RedisTier(connect(config.redis), config.redis.timeout) if config.redis is not None else None
-    if telemetry is not None and telemetry.tracer is not None:
-        from isthmus.telemetry.traced import TracedResultCache
-
-        return TracedResultCache(config, l2, tracer=telemetry.tracer)
-    return ResultCache(config, l2)
-
-
-def _data_plane(telemetry: Telemetry) -> type[DataPlane]:
-    """The data plane class: with a span per step when tracing is on, else the plain one."""
-    if telemetry.tracer is None:
-        return DataPlane
-    from isthmus.telemetry.traced import TracedDataPlane
-
-    return TracedDataPlane
+    return ResultCache(config, l2, spans=telemetry.steps if telemetry is not None else None)
 
 
 def _same(old: Config, new: Config, name: str) -> bool:

@@ -10,7 +10,7 @@ of its variants (a label can pin a canary): :meth:`isthmus.router.Route.resolve_
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable
 
 from isthmus.backends import Backend, CallContext
 from isthmus.backends.base import TFServingCalls
@@ -18,6 +18,7 @@ from isthmus.backends.errors import BackendUnsupported
 from isthmus.codecs import CodecError, tfserving_meta
 from isthmus.codecs.tfserving_examples import ExamplesRequest
 from isthmus.gateway.dataplane import DataPlane
+from isthmus.gateway.request_meta import RequestMeta
 from isthmus.router import Route, Variant
 
 Verb = str  # "classify" | "regress"
@@ -32,19 +33,10 @@ def resolve(route: Route, version: str | None, label: str | None) -> tuple[str |
     return version or None, None
 
 
-async def examples(
-    dp: DataPlane,
-    verb: Verb,
-    model: str,
-    version: str | None,
-    label: str | None,
-    request: ExamplesRequest,
-    headers: Mapping[str, str],
-    rid: str,
-) -> tuple[Any, str]:
-    """Classify or Regress on the routed variant: ``(ClassificationResult | RegressionResult, backend)``.
-    A variant that is not a TF Serving backend answers 501 (gRPC UNIMPLEMENTED)."""
-    version, variant = resolve(dp.state.routes.route(model), version, label)
+async def examples(dp: DataPlane, verb: Verb, request: ExamplesRequest, meta: RequestMeta) -> tuple[Any, str]:
+    """Classify or Regress on the routed variant (``meta``'s version and variant: :func:`resolve`):
+    ``(ClassificationResult | RegressionResult, backend)``. A variant that is not a TF Serving
+    backend answers 501 (gRPC UNIMPLEMENTED)."""
 
     async def call(backend: Backend, ctx: CallContext) -> Any:
         if not isinstance(backend, TFServingCalls):
@@ -54,7 +46,7 @@ async def examples(
         method: Callable[[ExamplesRequest, CallContext], Awaitable[Any]] = getattr(backend, verb)
         return await method(request, ctx)
 
-    return await dp.call_backend(model, version, headers, rid, call, variant, usable=_has_tfserving_calls)
+    return await dp.call_backend(meta, call, usable=_has_tfserving_calls)
 
 
 def _has_tfserving_calls(backend: Backend) -> bool:

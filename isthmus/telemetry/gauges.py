@@ -6,14 +6,38 @@ for them. Callbacks may run on the OTLP exporter's thread: they only read ints a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sized
 
 from isthmus.telemetry.metrics import Reading
 from isthmus.telemetry.telemetry import Telemetry
 
-if TYPE_CHECKING:
-    from isthmus.cache.service import ResultCache
-    from isthmus.gateway.dataplane import DataPlane
+
+# What the gauges read, declared here: telemetry is a leaf and imports none of the layers it observes.
+class _Degradation(Protocol):
+    degraded: bool
+
+
+class ObservedCache(Protocol):
+    """The result cache's counters (:class:`isthmus.cache.service.ResultCache`)."""
+
+    stats: Mapping[str, int]
+    l1: Any  # has ``size``
+    l2: object | None
+    redis_health: _Degradation
+    coalescer: Sized
+
+
+class _Generation(Protocol):
+    backends: Mapping[str, Any]
+    version: str
+    source: str
+
+
+class ObservedDataPlane(Protocol):
+    """The data plane's current config generation (:class:`isthmus.gateway.dataplane.DataPlane`)."""
+
+    @property
+    def state(self) -> _Generation: ...
 
 NO_ATTRS: dict[str, str] = {}
 
@@ -26,7 +50,7 @@ def observe_in_flight(telemetry: Telemetry, transport: str, read: Callable[[], i
     )  # fmt: skip
 
 
-def observe_cache(telemetry: Telemetry, cache: ResultCache) -> None:
+def observe_cache(telemetry: Telemetry, cache: ObservedCache) -> None:
     stats = cache.stats
 
     def counts(*pairs: tuple[str, dict[str, str]]) -> Callable[[], Reading]:
@@ -70,7 +94,7 @@ def _http_pools(backend: Any) -> Iterable[Any]:
     return getattr(transport, "_pools", ()) or ()
 
 
-def observe_pools(telemetry: Telemetry, dataplane: DataPlane) -> None:
+def observe_pools(telemetry: Telemetry, dataplane: ObservedDataPlane) -> None:
     """Backend connection pools of the current config generation, by variant (backend) and state."""
 
     def read() -> Reading:
@@ -90,7 +114,7 @@ def observe_pools(telemetry: Telemetry, dataplane: DataPlane) -> None:
     )  # fmt: skip
 
 
-def observe_config(telemetry: Telemetry, dataplane: DataPlane) -> None:
+def observe_config(telemetry: Telemetry, dataplane: ObservedDataPlane) -> None:
     telemetry.observe(
         "isthmus.config.info",
         lambda: [(1, {"version": dataplane.state.version, "source": dataplane.state.source})],

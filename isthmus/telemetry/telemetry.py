@@ -21,6 +21,7 @@ from isthmus.config.errors import ConfigError, ConfigIssue
 from isthmus.config.model import TelemetryConfig
 from isthmus.telemetry.access_log import AccessLog
 from isthmus.telemetry.metrics import Metrics, Source
+from isthmus.telemetry.steps import StepSpans
 from isthmus.telemetry.tracing import Tracing
 from isthmus.telemetry.warnings import RateLimitedLog
 
@@ -39,6 +40,8 @@ class Telemetry:
         self.metrics = metrics
         self.tracing = tracing
         self.tracer = tracing.tracer if tracing is not None else None
+        #: spans around the data path's steps, handed to the data plane and the cache (None: tracing off)
+        self.steps = StepSpans(self.tracer) if self.tracer is not None else None
         self.access_log = access_log
         self.clock = clock  # request durations
         self.wall_clock = wall_clock  # access log timestamps

@@ -134,7 +134,7 @@ async def test_ray_serve_route_prefix(serve_app):
 async def test_the_apps_deadline_shortens_the_backend_timeout(serve_app):
     import time
 
-    from isthmus.backends.deadline import app_deadline
+    from isthmus.deadline import app_deadline
 
     url = await serve_app(scripted.make_app(scripted.Script("m", delay=2)))
     b = backend(endpoints=[url], timeout="10s")

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from isthmus.cache.base import FakeTier
 from isthmus.cache.entry import Entry, decode_entry, encode_entry
 from isthmus.cache.errors import CacheError
+from isthmus.cache.fake import FakeTier
 from isthmus.cache.service import ResultCache
 from isthmus.codecs import InferResponse
 from isthmus.config.model import CacheConfig, RedisConfig, RouteCacheConfig
@@ -35,9 +35,9 @@ class Backend:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def __call__(self) -> Entry:
+    async def __call__(self) -> tuple[Entry, bool]:
         self.calls += 1
-        return answer(float(self.calls))
+        return answer(float(self.calls)), True
 
 
 def cache_with(l2: object, clock: Clock | None = None, **redis: object) -> ResultCache:
@@ -248,7 +248,7 @@ async def test_a_crashed_holder_delays_others_at_most_until_its_lock_expires():
 
 @pytest.mark.parametrize("budget, deadline, waited", [(0.2, None, 0.2), (5.0, 0.1, 0.1)], ids=["budget", "app-deadline"])
 async def test_waiting_for_another_replica_stops_at_the_requests_budget(budget, deadline, waited):
-    from isthmus.backends.deadline import app_deadline
+    from isthmus.deadline import app_deadline
 
     clock = Clock()
     l2 = LockedElsewhere()  # the holder never answers and its lock (TTL 5 s) never expires here
@@ -270,10 +270,10 @@ async def test_a_fallback_answer_is_shared_but_never_stored():
     l2 = FakeTier()
     cache = cache_with(l2)
 
-    async def fell_back() -> Entry:
+    async def fell_back() -> tuple[Entry, bool]:
         e = answer(7.0)
-        return Entry(e.response, "fallback", None, fell_back=True)
+        return Entry(e.response, "fallback", None), False  # the caller says: do not store
 
     entry, status = await cache.fetch("k", POLICY, fell_back, 5)
-    assert entry.fell_back and entry.backend == "fallback" and status == "miss"
+    assert entry.backend == "fallback" and status == "miss"
     assert cache.peek("k") is None and "k" not in l2.data and cache.stats["stored"] == 0

@@ -9,6 +9,7 @@ from isthmus.backends.fake import FakeBackend
 from isthmus.codecs.tfserving_examples import decode_request
 from isthmus.gateway import tfserving_calls
 from isthmus.gateway.dataplane import DataPlane
+from isthmus.gateway.request_meta import request_meta
 from isthmus.gateway.state import GatewayState
 from tests.conftest import make_config
 
@@ -47,21 +48,28 @@ def plane(backends, fallback):
 EXAMPLES = decode_request(b'{"examples": [{"x": 1.0}]}')
 
 
+
+async def classify(dp: DataPlane, label: str | None = None):
+    """Classify as the ingresses call it: the label resolved, the metadata built at the edge."""
+    version, variant = tfserving_calls.resolve(dp.route("m"), None, label)
+    meta = request_meta({}, "m", "r", version=version, variant=variant)
+    return await tfserving_calls.examples(dp, "classify", EXAMPLES, meta)
+
 async def test_falls_back_only_to_a_backend_with_the_call():
     down = BackendUnavailable("a", "connection refused")
     dp = plane({"a": FakeTFServing("a", error=down), "b": FakeTFServing("b")}, "b")
-    result, backend = await tfserving_calls.examples(dp, "classify", "m", None, None, EXAMPLES, {}, "r")
+    result, backend = await classify(dp)
     assert backend == "b" and result.classifications[0].classes[0].label == "b"
 
     dp = plane({"a": FakeTFServing("a", error=down), "b": FakeBackend("b")}, "b")
     with pytest.raises(BackendUnavailable):  # the fallback cannot classify: the first failure stands
-        await tfserving_calls.examples(dp, "classify", "m", None, None, EXAMPLES, {}, "r")
+        await classify(dp)
 
     dp = plane({"a": FakeBackend("a"), "b": FakeTFServing("b")}, "b")
     with pytest.raises(BackendUnsupported, match="backend 'a' cannot serve this request"):  # no fallback on 501
-        await tfserving_calls.examples(dp, "classify", "m", None, None, EXAMPLES, {}, "r")
+        await classify(dp)
     # a label pins the variant with no weight
-    _, backend = await tfserving_calls.examples(dp, "classify", "m", None, "b", EXAMPLES, {}, "r")
+    _, backend = await classify(dp, label="b")
     assert backend == "b"
 
 

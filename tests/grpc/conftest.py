@@ -10,8 +10,8 @@ import pytest
 from tritonclient.grpc import service_pb2_grpc
 
 from isthmus.backends import CallContext
-from isthmus.backends.deadline import call_timeout
 from isthmus.codecs import InferRequest, InferResponse
+from isthmus.deadline import call_timeout
 from isthmus.gateway import GatewayServer
 from tests.conftest import make_config
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, CallContext
-from isthmus.backends.deadline import app_deadline
 from isthmus.backends.fake import FakeBackend, doubling
 from isthmus.backends.grpc_common import grpc_target
 from isthmus.backends.kserve_v2_grpc import KServeV2GrpcBackend
 from isthmus.codecs import InferRequest, Tensor
 from isthmus.config.model import KServeGrpcBackendConfig
+from isthmus.deadline import app_deadline
 from tests.conftest import free_port
 from tests.grpc.conftest import SlowBackend, grpc_config
 

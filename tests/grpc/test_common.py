@@ -5,8 +5,8 @@ import pytest
 from grpc.aio import AioRpcError, Metadata
 
 from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, CallContext
-from isthmus.backends.deadline import app_deadline
 from isthmus.backends.grpc_common import call_deadline, call_metadata, channel_options, translate_error
+from isthmus.deadline import app_deadline
 
 C = grpc.StatusCode
 

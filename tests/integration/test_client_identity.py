@@ -46,7 +46,7 @@ async def server(gateway, pki, onnx_models):
     infer = server.dataplane.infer
 
     async def spy(*args, **kwargs):
-        tenants.append(args[5] if len(args) > 5 else kwargs.get("tenant"))
+        tenants.append(args[1].tenant if len(args) > 1 else kwargs["meta"].tenant)  # (payload, RequestMeta)
         return await infer(*args, **kwargs)
 
     server.dataplane.infer = spy

@@ -8,7 +8,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from isthmus.backends import BackendFailed
 from isthmus.backends.fake import FakeBackend
 from isthmus.gateway import DataPlane
-from isthmus.telemetry.traced import TracedDataPlane
 from tests.conftest import v2_body
 from tests.telemetry.helpers import plain_telemetry, traced_telemetry
 
@@ -32,7 +31,7 @@ async def test_one_request_is_one_trace_continuing_the_apps(started, http):
     telemetry, exported = traced_telemetry()
     fakes = {"a": FakeBackend("a"), "b": FakeBackend("b")}
     server = await started(DOC, fakes, telemetry=telemetry)
-    assert isinstance(server.dataplane, TracedDataPlane)
+    assert server.dataplane.traced
     headers = {"traceparent": APP_PARENT, "tracestate": "vendor=1", "x-request-id": "rid-1"}
     async with http.post(f"{server.url}/v2/models/m/infer", json=v2_body([1.0]), headers=headers) as r:
         assert r.status == 200

@@ -8,8 +8,8 @@ from opentelemetry.trace import SpanKind
 from isthmus.backends import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
 from isthmus.codecs import CodecError
 from isthmus.config import Config
+from isthmus.gateway.error_table import error_kind
 from isthmus.router import RoutingError, UnknownModel, UnknownVersion
-from isthmus.telemetry.kinds import error_kind
 from isthmus.telemetry.propagation import passthrough, trace_id_of
 from isthmus.telemetry.tracing import backend_span
 
@@ -74,6 +74,6 @@ def test_backend_spans_follow_the_semantic_conventions_per_protocol(tmp_path):
      (None, None), ("", None)],
 )  # fmt: skip
 def test_grpc_peer_address(peer, address):
-    from isthmus.telemetry.grpc_calls import peer_address
+    from isthmus.gateway.request_telemetry import peer_address
 
     assert peer_address(peer) == address

@@ -9,6 +9,7 @@ from isthmus.backends.base import CallContext
 from isthmus.codecs import CodecError, InferRequest
 from isthmus.codecs.tensors import DATATYPES, Tensor
 from isthmus.config import Config
+from isthmus.gateway.errors import http_status  # the status each error answers with (the error table)
 from tests.conftest import free_port
 from tests.servers.tfserving_grpc import Model
 
@@ -179,7 +180,7 @@ async def test_unreachable_is_unavailable():
     try:
         with pytest.raises(BackendUnavailable) as err:
             await b.infer(tensors(("x", "FP32", [1])), CTX)
-        assert err.value.status == 503 and err.value.fallback_ok
+        assert http_status(err.value) == 503 and err.value.fallback_ok
         assert not await b.ready("m")
     finally:
         await b.close()
@@ -190,7 +191,7 @@ async def test_deadline_is_the_backend_timeout(tfs_grpc):
     try:
         with pytest.raises(BackendTimeout) as err:
             await b.infer(tensors(("x", "FP32", [1])), CTX)
-        assert err.value.status == 504
+        assert http_status(err.value) == 504
     finally:
         await b.close()
 
@@ -202,7 +203,7 @@ async def test_other_codes_are_failures(tfs_grpc):
     try:
         with pytest.raises(BackendFailed, match="INTERNAL: injected failure") as err:
             await b.infer(tensors(("x", "FP32", [1])), CTX)
-        assert err.value.status == 502 and err.value.fallback_ok
+        assert http_status(err.value) == 502 and err.value.fallback_ok
     finally:
         await b.close()
 
@@ -212,7 +213,7 @@ async def test_undecodable_answer_is_a_failure(tfs_grpc):
     try:
         with pytest.raises(BackendFailed, match="bad response: output 'complex': DT_COMPLEX64 is not supported") as err:
             await b.infer(tensors(("x", "FP32", [1])), CTX)
-        assert err.value.status == 502
+        assert http_status(err.value) == 502
     finally:
         await b.close()
 

@@ -1,4 +1,4 @@
-"""The app's deadline, as seen by backend clients.
+"""The app's deadline, as seen by backend clients and the cache (a bottom module every layer may import).
 
 An ingress that knows the client's deadline (gRPC carries one on every call) sets it for the
 request with :func:`app_deadline`; a backend sizes its own call with :func:`call_timeout`, so the

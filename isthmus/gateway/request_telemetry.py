@@ -1,4 +1,10 @@
-"""Telemetry of the V2 gRPC ingress's ModelInfer calls (the REST ingress's is in its Edge).
+"""Request telemetry of the ingresses, REST and gRPC, beside the ingresses it measures: telemetry
+itself is a leaf that knows no gateway, so the error kind and status come from
+:mod:`isthmus.gateway.error_table` and reach telemetry as strings.
+
+:class:`HttpRequestTelemetry` is the REST edge's (:class:`isthmus.gateway.middleware.Edge` calls
+it): one duration measurement per inference request, the error count by kind, the access log line
+and, with tracing on, the SERVER span continuing the app's trace (W3C ``traceparent``).
 
 :meth:`GrpcCallTelemetry.measure` wraps one call's work, before its errors become a status: it
 counts the call in flight, records the one duration measurement (``status`` is the gRPC code's
@@ -15,9 +21,9 @@ import grpc
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from isthmus.backends import BackendError
-from isthmus.gateway.grpc_errors import grpc_status
-from isthmus.gateway.headers import NO_BACKEND
-from isthmus.telemetry.kinds import error_kind
+from isthmus.gateway.error_table import INTERNAL, error_kind, grpc_code_of, row_of, status_of
+from isthmus.gateway.headers import BACKEND_HEADER, CACHE_HEADER, NO_BACKEND, REQUEST_ID_HEADER
+from isthmus.gateway.http_types import Request, Response
 from isthmus.telemetry.propagation import TRACEPARENT, trace_id_of
 from isthmus.telemetry.telemetry import Telemetry
 from isthmus.telemetry.tracing import Tracing
@@ -45,6 +51,82 @@ SERVER_ERRORS = frozenset({
     grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
     grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
 })  # fmt: skip
+
+
+#: Endpoints whose requests are measured (``isthmus.request.duration``), with their route template.
+INFERENCE_ROUTES = {
+    "infer_v2": "/v2/models/{model}/infer",
+    "predict_v1": "/v1/models/{model}:predict",
+    "classify_tfs": "/v1/models/{model}:classify",
+    "regress_tfs": "/v1/models/{model}:regress",
+}
+
+
+class HttpRequestTelemetry:
+    """The REST edge's measurement of one request (its handling stays the edge's)."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self.clock = telemetry.clock
+        self._record = telemetry.metrics.request_done
+        self._tracer = telemetry.tracer
+        self._access = telemetry.access_log
+
+    def failed(self, model: str, backend: str, exc: Exception, status: int) -> None:
+        """A failed inference request (rare): counted by kind; a failing backend is warned about."""
+        telemetry = self.telemetry
+        telemetry.metrics.request_failed(model, backend, error_kind(exc), "http")
+        if isinstance(exc, BackendError) and status >= 500:
+            telemetry.warnings.warning(("backend", backend), "%s", exc)
+
+    def done(self, request: Request, response: Response, model: str | None, start: float, trace_id: str | None) -> None:
+        """The duration measurement (inference requests) and the access log line."""
+        elapsed = self.clock() - start
+        headers = response.headers
+        if model is not None:
+            self._record(
+                model, headers[BACKEND_HEADER], str(response.status), "http", headers.get(CACHE_HEADER, NO_CACHE), elapsed
+            )
+        if self._access is not None:
+            if trace_id is None:
+                trace_id = trace_id_of(request.headers.get(TRACEPARENT))
+            transport = request.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            self._access.request(
+                ts=self.telemetry.wall_clock(), request_id=headers[REQUEST_ID_HEADER], trace_id=trace_id,
+                transport="http", method=request.method, path=request.path, route=model,
+                variant=headers[BACKEND_HEADER], cache=headers.get(CACHE_HEADER, NO_CACHE), status=response.status,
+                latency=elapsed, client=peer[0] if peer else None,
+            )  # fmt: skip
+
+    def server_span(self, request: Request) -> Any:
+        """The request's SERVER span (a context manager), continuing the app's trace."""
+        assert self._tracer is not None
+        return self._tracer.start_as_current_span(
+            request.method,
+            context=Tracing.extract(request.headers),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": request.path},
+        )
+
+    @staticmethod
+    def answered(span: Span, request: Request, response: Response, model: str | None, endpoint: str | None) -> str:
+        """Sets the span's attributes from the answer; returns its trace id (for the access log)."""
+        headers = response.headers
+        status = response.status
+        route = INFERENCE_ROUTES.get(endpoint or "")
+        if route is not None:
+            span.update_name(f"{request.method} {route}")
+            span.set_attribute("http.route", route)
+        span.set_attributes({
+            "http.response.status_code": status, "isthmus.request_id": headers[REQUEST_ID_HEADER],
+            "isthmus.variant": headers[BACKEND_HEADER], "isthmus.cache": headers.get(CACHE_HEADER, NO_CACHE),
+        })  # fmt: skip
+        if model is not None:
+            span.set_attribute("isthmus.route", model)
+        if status >= 500:
+            span.set_status(StatusCode.ERROR)
+        return format(span.get_span_context().trace_id, "032x")
 
 
 class GrpcCallTelemetry:
@@ -100,12 +182,12 @@ class GrpcCallTelemetry:
         try:
             result = await call()
         except Exception as exc:
-            mapped = grpc_status(exc)
-            code = mapped[0] if mapped is not None else grpc.StatusCode.INTERNAL
+            row = row_of(exc)
+            code = grpc_code_of(row, exc) if row is not None else grpc.StatusCode.INTERNAL
             backend = exc.backend if isinstance(exc, BackendError) else NO_BACKEND
             telemetry = self.telemetry
-            telemetry.metrics.request_failed(model, backend, error_kind(exc), "grpc")
-            if isinstance(exc, BackendError) and exc.status >= 500:
+            telemetry.metrics.request_failed(model, backend, row.kind if row is not None else INTERNAL, "grpc")
+            if isinstance(exc, BackendError) and row is not None and status_of(row, exc) >= 500:
                 telemetry.warnings.warning(("backend", backend), "%s", exc)
             self._done(model, backend, code, NO_CACHE, headers, rid, context, start, span, method)
             raise
