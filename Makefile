@@ -47,6 +47,7 @@ clients: | $(UV)
 	PATH="$(abspath $(BIN)):$$PATH" bash tests/clients/build.sh $(CLIENTS)
 
 test: $(VENV)/.installed-test peers clients
+	$(BIN)/lint-imports --no-logo  # the layers' contracts (pyproject.toml [tool.importlinter])
 	ISTHMUS_PEERS_DIR="$(abspath $(PEERS))" ISTHMUS_CLIENTS_VENV="$(abspath $(CLIENTS))" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -56,6 +57,7 @@ test-unit: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check isthmus tests bench
+	$(BIN)/lint-imports --no-logo
 
 # Benchmarks (reports, never tests): direct vs Isthmus vs Envoy vs nginx vs a naive proxy.
 # See docs/benchmarks.md; results land in bench/results/.
