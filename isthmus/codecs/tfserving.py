@@ -82,13 +82,11 @@ def decode_predict_request(body: bytes) -> tuple[InferRequest, Format]:
     doc = loads(body)
     if not isinstance(doc, dict):
         raise CodecError("request body must be a JSON object with 'instances' (row format) or 'inputs' (columnar format)")
-    signature = doc.get("signature_name")
-    if signature is not None and not isinstance(signature, str):
-        raise CodecError("'signature_name' must be a string")
+    signature = signature_name(doc)
     params = doc.get("parameters")
     if params is not None and not isinstance(params, dict):
         raise CodecError("'parameters' must be a JSON object")
-    params, signature = params or {}, signature or None
+    params = params or {}
     if "inputs" in doc:
         if "instances" in doc:
             raise CodecError("a request has either 'instances' (row format) or 'inputs' (columnar format), not both")
@@ -179,3 +177,11 @@ def _json(t: Tensor) -> Any:
     arr = np.empty(len(flat), dtype=object)
     arr[:] = flat
     return arr.reshape(t.shape).tolist()
+
+
+def signature_name(doc: dict[str, Any]) -> str | None:
+    """A TF Serving request body's ``signature_name`` (None when absent or empty), checked to be a string."""
+    signature = doc.get("signature_name")
+    if signature is not None and not isinstance(signature, str):
+        raise CodecError("'signature_name' must be a string")
+    return signature or None

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from isthmus.codecs.errors import CodecError
+from isthmus.codecs.tfserving import signature_name
 from isthmus.codecs.v2 import loads
 from isthmus.protos.tfserving.tensorflow.core.example import example_pb2, feature_pb2
 from isthmus.protos.tfserving.tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
@@ -39,9 +40,7 @@ def decode_request(body: bytes) -> ExamplesRequest:
     doc = loads(body)
     if not isinstance(doc, dict):
         raise CodecError("request body must be a JSON object with an 'examples' list")
-    signature = doc.get("signature_name")
-    if signature is not None and not isinstance(signature, str):
-        raise CodecError("'signature_name' must be a string")
+    signature = signature_name(doc)
     examples = doc.get("examples")
     if not isinstance(examples, list) or not examples:
         raise CodecError("request needs a non-empty 'examples' list")
@@ -53,7 +52,7 @@ def decode_request(body: bytes) -> ExamplesRequest:
         target = inp.example_list  # type: ignore[assignment]
     for i, example in enumerate(examples):
         _fill_example(example, target.examples.add(), f"examples[{i}]")
-    return ExamplesRequest(inp, signature or None)
+    return ExamplesRequest(inp, signature)
 
 
 def _fill_example(doc: Any, example: example_pb2.Example, where: str) -> None:

@@ -20,7 +20,6 @@ inflate is the part that matters.
 from __future__ import annotations
 
 import zlib
-from typing import Mapping
 
 from isthmus.gateway.http_types import Response
 
@@ -127,11 +126,11 @@ def chosen_coding(accept_encoding: str) -> str | None:
     return best
 
 
-def compressed(headers: Mapping[str, str], response: Response) -> Response:
+def compressed(headers: dict[str, str], response: Response) -> Response:
     """``response`` compressed if the request's ``headers`` (lower-case names) accept it and it is worth it."""
     if len(response.body) < MIN_SIZE:
         return response
-    accept = headers.get("accept-encoding")
+    accept = dict.get(headers, "accept-encoding")  # names are stored lower-case: no case folding
     return response if accept is None else compress_response(response, accept)
 
 

@@ -8,8 +8,9 @@ import orjson
 
 from isthmus import __version__
 from isthmus.backends import BackendFailed
-from isthmus.codecs import CodecError, InferRequest, v2, v2_binary
+from isthmus.codecs import CodecError, v2, v2_binary
 from isthmus.codecs.convert import answer_id, response_v2_outputs
+from isthmus.codecs.tensors import BinaryOutputs
 from isthmus.gateway.compression import compressed
 from isthmus.gateway.dataplane import Answer, DataPlane
 from isthmus.gateway.extensions import REST_EXTENSIONS
@@ -68,19 +69,17 @@ async def infer_v2(dp: DataPlane, request: Request, match: Match, rid: str) -> R
     else:
         infer_request = v2_binary.decode_request(body, header_length)
     answer = await dp.infer(infer_request, rest_meta(dp, request, model, rid, match.version))
-    if infer_request.binary_outputs is not None:
-        return compressed(request.headers, _binary_answer(answer, infer_request, model))
-    outputs = _translated(answer, response_v2_outputs)
     rid_out = answer_id(infer_request.id, answer.response, answer.cache == "hit")
+    binary = infer_request.binary_outputs
+    if binary is not None:
+        return compressed(request.headers, _binary_answer(answer, binary, model, rid_out))
+    outputs = _translated(answer, response_v2_outputs)
     out = v2.encode_response_doc(outputs, model, answer.version, rid_out, answer.response.parameters)
     return compressed(request.headers, _answered(out, answer))
 
 
-def _binary_answer(answer: Answer, infer_request: InferRequest, model: str) -> Response:
+def _binary_answer(answer: Answer, binary: BinaryOutputs, model: str, rid_out: str | None) -> Response:
     """The answer with the outputs the app asked for in binary (the binary tensor data extension)."""
-    binary = infer_request.binary_outputs
-    assert binary is not None
-    rid_out = answer_id(infer_request.id, answer.response, answer.cache == "hit")
     out, json_length = _translated(
         answer, lambda r: v2_binary.encode_response(r, binary, model, answer.version, rid_out)
     )
