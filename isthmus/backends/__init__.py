@@ -1,9 +1,10 @@
 """Clients for model servers; one interface (:class:`Backend`) for all of them."""
 
-from isthmus.backends.base import Backend, CallContext
+from isthmus.backends.base import Backend, CallContext, RemoteBackend
 from isthmus.backends.errors import (
     BackendError,
     BackendFailed,
+    BackendOverloaded,
     BackendRejected,
     BackendTimeout,
     BackendUnavailable,
@@ -15,11 +16,13 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendFailed",
+    "BackendOverloaded",
     "BackendRejected",
     "BackendTimeout",
     "BackendUnavailable",
     "BackendUnsupported",
     "CallContext",
+    "RemoteBackend",
     "build_backend",
     "build_backends",
 ]

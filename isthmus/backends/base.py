@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from isthmus.codecs import InferRequest, InferResponse
 
@@ -16,11 +16,17 @@ if TYPE_CHECKING:  # the TF Serving protos load only where a TF Serving call is 
 
 @dataclass(slots=True)  # treated as immutable; not frozen (hot path: isthmus.codecs.tensors)
 class CallContext:
-    """Per-request facts a backend may need: the public model name and headers to forward."""
+    """Per-request facts a backend may need: the public model name and headers to forward; and, per
+    try, set by the upstream layer (:mod:`isthmus.upstream`): the ``endpoint`` (an index into the
+    backend's ``endpoints``) the try goes to, -1 for "the backend's own choice" (round robin), and
+    the try's ``timeout`` in seconds (None: the backend's ``timeout``), always also bounded by the
+    app's deadline (:mod:`isthmus.deadline`)."""
 
     model: str
     request_id: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    endpoint: int = -1
+    timeout: float | None = None
 
 
 class Backend(Protocol):
@@ -43,6 +49,21 @@ class Backend(Protocol):
 
     async def metadata(self, model: str) -> Mapping[str, Any] | None:
         """The backend's V2-style model metadata (inputs/outputs), or None if its dialect has none."""
+        ...
+
+
+@runtime_checkable
+class RemoteBackend(Backend, Protocol):
+    """A backend that is a cluster of network endpoints (every protocol but ``onnx``). Each try is
+    sent to the endpoint ``CallContext.endpoint`` names; the upstream layer picks it, retries,
+    hedges and learns from each outcome (:mod:`isthmus.upstream`)."""
+
+    #: the endpoints as the config writes them (metrics and logs name them so)
+    endpoints: Sequence[str]
+
+    async def probe(self, endpoint: int, model: str, timeout: float) -> bool:
+        """One active health check of ``endpoint`` in the backend's protocol (``model`` is the model
+        name on the backend): True when it passed, False when it failed or timed out; never raises."""
         ...
 
 

@@ -25,10 +25,45 @@ class BackendError(Exception):
 
 
 class BackendUnavailable(BackendError):
-    """Could not connect, or the connection dropped: 503."""
+    """Could not connect, the connection dropped, or the backend said it is unavailable: 503.
+
+    ``sent`` is False when nothing of the request reached the backend (no connection could be
+    opened, or gRPC refused the call before sending it): always safe to try elsewhere. ``status``
+    is the backend's HTTP status when it answered one (408, 429, 503), ``grpc_code`` the name of
+    its gRPC status (``"UNAVAILABLE"``), ``retry_after`` the seconds its ``Retry-After`` asked for.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        detail: str,
+        *,
+        sent: bool = True,
+        status: int | None = None,
+        grpc_code: str | None = None,
+        retry_after: float | None = None,
+    ):
+        self.sent = sent
+        self.status = status
+        self.grpc_code = grpc_code
+        self.retry_after = retry_after
+        super().__init__(backend, detail)
 
     def describe(self) -> str:
         return "is unavailable"
+
+
+class BackendOverloaded(BackendUnavailable):
+    """The gateway's own bound for this backend is full (a circuit breaker: requests, pending
+    requests, connections or retries): refused at once without a call, 503 with
+    ``x-isthmus-overloaded`` (gRPC UNAVAILABLE); the route's fallback may answer. Not the
+    endpoint's fault, so outlier detection does not count it."""
+
+    def __init__(self, backend: str, detail: str):
+        super().__init__(backend, detail, sent=False)
+
+    def describe(self) -> str:
+        return "is overloaded"
 
 
 class BackendTimeout(BackendError):
@@ -42,8 +77,11 @@ class BackendFailed(BackendError):
     """The backend answered 5xx or something undecodable: 502. ``upstream_status`` is the
     backend's own HTTP status when it answered one that was not 2xx."""
 
-    def __init__(self, backend: str, detail: str, upstream_status: int | None = None):
+    def __init__(
+        self, backend: str, detail: str, upstream_status: int | None = None, grpc_code: str | None = None
+    ):
         self.upstream_status = upstream_status
+        self.grpc_code = grpc_code  # the name of the backend's gRPC status (INTERNAL, RESOURCE_EXHAUSTED ...)
         super().__init__(backend, detail)
 
 

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, model_validator
 
 from isthmus.common.json_pointers import check_json, parse_pointer, request_targets, response_sources
+from isthmus.config.admission import LoadSheddingConfig, ShutdownConfig
+from isthmus.config.resilience import HedgingConfig, ResilienceConfig
 from isthmus.config.units import ByteSize, Duration
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -76,6 +78,8 @@ class ListenerConfig(_Bound, _Frozen):
         description="host:port of the Open Inference Protocol V2 gRPC listener (off when unset); same TLS",
     )
     max_body_size: ByteSize = Field(16 * 2**20, description="largest request body accepted (default 16MiB)")
+    load_shedding: LoadSheddingConfig = LoadSheddingConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
 
 
 class TensorNamingConfig(_Frozen):
@@ -106,13 +110,16 @@ class TensorSpec(_Frozen):
     shape: list[Annotated[StrictInt, Field(ge=-1)]] = Field(description="dimensions; -1 for a dynamic one (the batch)")
 
 
-class _HttpBackend(_Frozen):
+class _HttpBackend(ResilienceConfig):
+    """A remote backend: a cluster of endpoints with the upstream settings of
+    :class:`isthmus.config.resilience.ResilienceConfig` (load balancing, health, retries ...)."""
+
     name: Name
-    endpoints: list[str] = Field(min_length=1, description="base URLs; several are load-balanced round-robin")
+    endpoints: list[str] = Field(min_length=1, description="base URLs; several are load-balanced (load_balancer)")
     model: str | None = Field(None, description="model name on the backend (default: the route's public name)")
     version: str | None = Field(None, description="model version on the backend (default: none/latest)")
-    timeout: Duration = Field(10.0, description="per-request timeout")
-    max_connections: int = Field(100, gt=0, description="connection pool size per backend")
+    timeout: Duration = Field(10.0, description="per-request timeout, every retry and hedge included")
+    max_connections: int = Field(100, gt=0, description="connection pool size per endpoint")
     tensors: TensorNamingConfig = TensorNamingConfig()
     inputs: list[TensorSpec] | None = Field(
         None,
@@ -319,8 +326,16 @@ class RouteConfig(_Frozen):
     variants: list[VariantConfig] = Field(min_length=1)
     sticky_header: HeaderName | None = Field(None, description="header whose value keeps a user on one variant")
     override_header: HeaderName | None = Field(None, description="header naming a variant (backend) to pin")
-    fallback: Name | None = Field(None, description="backend used when the chosen one fails")
+    fallback: Name | None = Field(
+        None, description="backend used when the chosen one fails: tries exhausted, breaker open, no endpoint usable"
+    )
     cache: RouteCacheConfig = RouteCacheConfig()
+    idempotent: bool = Field(
+        True,
+        description="inference is retried and hedged as an idempotent call; false retries only connections "
+        "that failed before anything was sent, and never hedges",
+    )
+    hedging: HedgingConfig | None = Field(None, description="hedged tries to another endpoint (off unless given)")
 
 
 class RedisConfig(_Frozen):

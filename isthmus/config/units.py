@@ -43,6 +43,13 @@ Duration = Annotated[
     Field(gt=0),
     WithJsonSchema({"type": ["string", "number"], "description": "seconds, or a number with unit ms/s/m/h"}),
 ]
+#: A duration that may be 0 (a period that can be skipped).
+DurationOrZero = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(ge=0),
+    WithJsonSchema({"type": ["string", "number"], "description": "seconds, or a number with unit ms/s/m/h; 0 for none"}),
+]
 ByteSize = Annotated[
     int,
     BeforeValidator(parse_size),

@@ -13,6 +13,7 @@ The tree (httpx draws its own the same way)::
 
     BackendError (502, INTERNAL)            backend_error
     ├── BackendUnavailable (503, UNAVAILABLE)      backend_connect   retryable
+    │   └── BackendOverloaded (503, UNAVAILABLE)   overloaded  (a circuit breaker of the gateway's own)
     ├── BackendTimeout (504, DEADLINE_EXCEEDED)    backend_timeout
     ├── BackendFailed (502, INTERNAL)              backend_status
     ├── BackendRejected (its 4xx; 404: NOT_FOUND, else INVALID_ARGUMENT)  backend_rejected
@@ -44,7 +45,7 @@ from typing import Mapping
 import grpc
 
 from isthmus.backends import BackendError, BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
-from isthmus.backends.errors import BackendUnsupported
+from isthmus.backends.errors import BackendOverloaded, BackendUnsupported
 from isthmus.codecs import CodecError
 from isthmus.gateway.metadata import MetadataUnknown
 from isthmus.router import RoutingError, UnknownModel, UnknownVersion
@@ -77,6 +78,7 @@ class ErrorRow:
 ERRORS: Mapping[type[BaseException], ErrorRow] = {
     BackendError: ErrorRow(502, C.INTERNAL, "backend_error"),
     BackendUnavailable: ErrorRow(503, C.UNAVAILABLE, "backend_connect", retryable=True),
+    BackendOverloaded: ErrorRow(503, C.UNAVAILABLE, "overloaded"),
     BackendTimeout: ErrorRow(504, C.DEADLINE_EXCEEDED, "backend_timeout"),
     BackendFailed: ErrorRow(502, C.INTERNAL, "backend_status"),
     BackendRejected: ErrorRow(None, C.INVALID_ARGUMENT, "backend_rejected", grpc_by_status={404: C.NOT_FOUND}),
