@@ -166,11 +166,13 @@ class LeastRequest:
         in_flight = hosts.in_flight
         if hosts.equal_weights:
             best = usable[int(rnd() * n)]
-            least = in_flight[best]
-            for _ in range(self.choice_count - 1):
+            c = usable[int(rnd() * n)]
+            if in_flight[c] < in_flight[best]:
+                best = c
+            for _ in range(self.choice_count - 2):
                 c = usable[int(rnd() * n)]
-                if in_flight[c] < least:
-                    best, least = c, in_flight[c]
+                if in_flight[c] < in_flight[best]:
+                    best = c
             return best
         weights = hosts.weights
         if usable is self._usable:

@@ -42,7 +42,6 @@ from isthmus.config.resilience import OutlierDetectionConfig
 from isthmus.upstream.hosts import EndpointSet
 from isthmus.upstream.outcome import Outcome
 
-_SUCCESS = Outcome.SUCCESS
 _ERROR_5XX = Outcome.ERROR_5XX
 _LOCAL = Outcome.LOCAL
 
@@ -88,7 +87,7 @@ class OutlierDetector:
 
     def record(self, i: int, outcome: Outcome) -> str | None:
         """Count one try's outcome on endpoint ``i``; the reason when it ejected ``i``."""
-        if outcome == _SUCCESS:
+        if not outcome:  # Outcome.SUCCESS is 0: the hot path, one increment
             self._ok[i] += 1
             return None
         if outcome == _LOCAL or not self._enabled:
