@@ -165,14 +165,16 @@ class LeastRequest:
         rnd = self._random
         in_flight = hosts.in_flight
         if hosts.equal_weights:
-            best = usable[int(rnd() * n)]
-            c = usable[int(rnd() * n)]
+            r = int(rnd() * n * n)  # one draw for two independent choices: r // n and r % n
+            best = usable[r // n]
+            c = usable[r % n]
             if in_flight[c] < in_flight[best]:
                 best = c
-            for _ in range(self.choice_count - 2):
-                c = usable[int(rnd() * n)]
-                if in_flight[c] < in_flight[best]:
-                    best = c
+            if self.choice_count > 2:
+                for _ in range(self.choice_count - 2):
+                    c = usable[int(rnd() * n)]
+                    if in_flight[c] < in_flight[best]:
+                        best = c
             return best
         weights = hosts.weights
         if usable is self._usable:

@@ -105,12 +105,13 @@ def test_nothing_usable_without_panic_is_minus_one(balancer):
     st.frozensets(st.integers(0, 5)),
     st.sampled_from(["round_robin", "least_request"]),
     st.integers(0, 1000),
+    st.integers(2, 4),
 )
-def test_a_pick_is_usable_and_untried_when_it_can_be(weights, ejected, tried, policy, seed):
+def test_a_pick_is_usable_and_untried_when_it_can_be(weights, ejected, tried, policy, seed, choices):
     h = hosts(weights, panic=0.0)
     for i in range(len(weights)):
         h.set_ejected(i, ejected[i])
-    b = balancer_for(LoadBalancerConfig(policy=policy), random.Random(seed).random)
+    b = balancer_for(LoadBalancerConfig(policy=policy, choice_count=choices), random.Random(seed).random)
     for _ in range(5):
         i = b.pick(h, tried)
         if not h.usable:
@@ -127,7 +128,8 @@ def test_a_pick_is_usable_and_untried_when_it_can_be(weights, ejected, tried, po
 def test_least_request_prefers_the_less_loaded_of_its_two_choices():
     h = hosts([1, 1, 1])
     h.in_flight[:] = [5, 0, 5]
-    draws = iter([0.1, 0.5, 0.9, 0.2])  # endpoints 0 then 1; then 2 then 0
+    # equal weights: one draw r in [0, 1) picks endpoints int(9r) // 3 and int(9r) % 3
+    draws = iter([0.15, 0.7])  # endpoints 0 then 1; then 2 then 0
     lr = LeastRequest(2, lambda: next(draws))
     assert lr.pick(h) == 1
     assert lr.pick(h) == 2  # a tie keeps the first drawn
@@ -141,6 +143,17 @@ def test_least_request_picks_the_least_loaded_share_as_p2c_predicts():
     n = 4000
     k = sum(lr.pick(h) == 2 for _ in range(n))
     p = 1 - (3 / 4) ** 2
+    assert abs(k - n * p) <= 4 * math.sqrt(n * p * (1 - p)), k
+
+
+@pytest.mark.parametrize("choices", [3, 4])
+def test_more_choices_find_the_idle_endpoint_more_often(choices):
+    h = hosts([1, 1, 1, 1])
+    h.in_flight[:] = [5, 5, 5, 0]
+    lr = LeastRequest(choices, random.Random(8).random)
+    n = 4000
+    k = sum(lr.pick(h) == 3 for _ in range(n))
+    p = 1 - (3 / 4) ** choices
     assert abs(k - n * p) <= 4 * math.sqrt(n * p * (1 - p)), k
 
 
