@@ -185,11 +185,15 @@ class LeastRequest:
                 self._usable, self._cumulative = usable, cumulative
         total = cumulative[-1]
         best = usable[bisect_right(cumulative, rnd() * total)]
-        for _ in range(self.choice_count - 1):
-            c = usable[bisect_right(cumulative, rnd() * total)]
-            # in_flight[c] / weights[c] < in_flight[best] / weights[best], without division
-            if in_flight[c] * weights[best] < in_flight[best] * weights[c]:
-                best = c
+        c = usable[bisect_right(cumulative, rnd() * total)]
+        # in_flight[c] / weights[c] < in_flight[best] / weights[best], without division
+        if in_flight[c] * weights[best] < in_flight[best] * weights[c]:
+            best = c
+        if self.choice_count > 2:
+            for _ in range(self.choice_count - 2):
+                c = usable[bisect_right(cumulative, rnd() * total)]
+                if in_flight[c] * weights[best] < in_flight[best] * weights[c]:
+                    best = c
         return best
 
     def __repr__(self) -> str:
