@@ -58,7 +58,7 @@ class OutlierDetector:
     __slots__ = (
         "config", "hosts", "overflows", "_clock", "_random", "_enabled", "_limit_5xx", "_limit_gateway",
         "_ok", "_failed", "_seen", "_streak_5xx", "_streak_gateway", "_count", "_times", "_ejected_at",
-        "_returned_at", "_active",
+        "_returned_at",
     )  # fmt: skip
 
     def __init__(
@@ -83,7 +83,6 @@ class OutlierDetector:
         self._times = [0] * n  # ejections ever
         self._ejected_at = [0.0] * n
         self._returned_at: list[float | None] = [None] * n
-        self._active = 0  # endpoints ejected now
 
     def record(self, i: int, outcome: Outcome) -> str | None:
         """Count one try's outcome on endpoint ``i``; the reason when it ejected ``i``."""
@@ -170,13 +169,12 @@ class OutlierDetector:
         hosts = self.hosts
         if hosts.ejected[i]:
             return False
-        active = self._active
+        active = sum(hosts.ejected)  # rare (an ejection), and right even if hosts was given ejected endpoints
         if active and 100.0 * (active + 1) > self.config.max_ejection_percent * len(hosts.names):
             self.overflows += 1
             return False
         if enforcing < 100.0 and self._random() * 100.0 >= enforcing:
             return False
-        self._active = active + 1
         config = self.config
         if self._count[i] * config.base_ejection_time < config.max_ejection_time + config.base_ejection_time:
             self._count[i] += 1
@@ -186,7 +184,6 @@ class OutlierDetector:
         return True
 
     def _return(self, i: int, now: float) -> None:
-        self._active -= 1
         self._returned_at[i] = now
         # fresh streaks, so a few new errors do not eject it again at once (as Envoy)
         self._streak_5xx[i] = self._streak_gateway[i] = 0

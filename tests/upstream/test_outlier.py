@@ -66,6 +66,14 @@ def test_a_success_resets_both_streaks():
     assert d.record(0, CF) == "consecutive_gateway_failure"
 
 
+def test_success_is_zero_so_a_plain_int_counts_too():
+    assert Outcome.SUCCESS == 0  # record()'s hot path tests truthiness
+    d, hosts, _ = detector(consecutive_gateway_failure=2)
+    d.record(0, CF)
+    d.record(0, 0)
+    assert d.record(0, CF) is None and not hosts.ejected[0]
+
+
 def test_local_outcomes_say_nothing_of_the_endpoint():
     d, hosts, _ = detector(consecutive_gateway_failure=2)
     d.record(0, CF)
@@ -87,6 +95,12 @@ def test_max_ejection_percent_always_lets_one_endpoint_go():
     assert d.record(0, CF) == "consecutive_gateway_failure"
     assert d.record(1, CF) is None and not hosts.ejected[1]  # 2 of 3 > 10 %
     assert d.overflows == 1
+
+
+def test_endpoints_ejected_before_count_toward_the_maximum():
+    d, hosts, _ = detector(n=3, consecutive_gateway_failure=1, max_ejection_percent=10.0)
+    hosts.set_ejected(2, True)  # e.g. state carried over from the previous config
+    assert d.record(0, CF) is None and d.overflows == 1
 
 
 def test_max_ejection_percent_bounds_ejections_at_once():
