@@ -74,6 +74,12 @@ MODULES = (
     "isthmus.backends.grpc_common",
     "isthmus.backends.kserve_v2_grpc",
     "isthmus.backends.tfserving_grpc",
+    # the upstream layer's per-try decisions (endpoint state, pick, outlier counts, breakers, retry policy)
+    "isthmus.upstream.hosts",
+    "isthmus.upstream.balancer",
+    "isthmus.upstream.outlier",
+    "isthmus.upstream.breakers",
+    "isthmus.upstream.retry",
 )
 
 

@@ -20,7 +20,7 @@ from isthmus import _hot_path
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = [
     "tests/gateway", "tests/codecs", "tests/http1", "tests/router", "tests/cache", "tests/backends", "tests/telemetry",
-    "tests/grpc", "tests/tfserving_grpc",
+    "tests/grpc", "tests/tfserving_grpc", "tests/upstream",
 ]  # fmt: skip
 
 

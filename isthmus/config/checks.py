@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from isthmus.config import resilience_checks
 from isthmus.config.any_protocol import PROTOCOLS
 from isthmus.config.model import grpc_endpoint
 
@@ -27,6 +28,7 @@ def check(data: Any, base_dir: Path) -> Iterator[Problem]:
         if isinstance(b, dict):
             yield from _backend(b, ("backends", i), base_dir)
     yield from _routes(routes, names)
+    yield from resilience_checks.routes(routes, backends)
     listener = data.get("listener")
     if isinstance(listener, dict) and isinstance(listener.get("tls"), dict):
         for key in ("cert", "key", "client_ca"):
@@ -66,6 +68,7 @@ def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Pro
         yield (*path, "binary_inputs"), "only kserve-v2 backends take binary tensor data over REST"
     if b.get("protocol") == "onnx":
         yield from _file(b.get("model_path"), (*path, "model_path"), base_dir, "model file")
+        yield from resilience_checks.onnx(b, path)
         return
     yield from _declared_tensors(b, path)
     endpoints = b.get("endpoints")
@@ -75,6 +78,7 @@ def _backend(b: dict[str, Any], path: FieldPath, base_dir: Path) -> Iterator[Pro
             reason = problem(url)
             if reason:
                 yield (*path, "endpoints", j), reason
+    yield from resilience_checks.backend(b, path)
 
 
 # protocols that send a tensor's name to the backend: KServe V1 instances go as one tensor named tensors.input_name
