@@ -1,6 +1,7 @@
-"""Backends against the real model servers, per endpoint: health probes in each protocol (KServe V1
-and V2 REST, MLServer V2 REST, both over V2 gRPC), and connection faults from the chaos proxy in
-front of a real MLServer (refused: not sent; reset: sent; blackholed: the try's timeout)."""
+"""Backends against the real model servers, per endpoint: health probes in each protocol (Ray
+Serve, KServe V1 and V2 REST, MLServer V2 REST, both over V2 gRPC), and connection faults from the
+chaos proxy in front of a real MLServer (refused: not sent; reset: sent; blackholed: the try's
+timeout)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from isthmus.config import Config
 from isthmus.loadtest.chaos_proxy import Chaos, ChaosProxy
 from tests.backends.test_probes import probe_each
 from tests.conftest import free_port
-from tests.integration.peers import kserve_peer, mlserver_peer  # noqa: F401
+from tests.integration.peers import kserve_peer, mlserver_peer, ray_peer  # noqa: F401
 
 pytestmark = pytest.mark.peers
 
@@ -120,3 +121,9 @@ async def test_a_real_mlserver_behind_the_chaos_proxy_over_grpc(mlserver_peer): 
             await b.infer(X, ctx(0))
             await proxy.set(Chaos("blackhole"))
             await times_out_per_try(b)
+
+
+async def test_probes_of_a_real_ray_serve_proxy(ray_peer):  # noqa: F811
+    """Serve's HTTP proxy answers ``GET /-/healthz``; a dead endpoint fails."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert await probes({"protocol": "ray-serve", "endpoints": [ray_peer.url, dead]}) == [True, False]
