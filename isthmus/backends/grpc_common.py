@@ -39,15 +39,24 @@ def grpc_target(endpoint: str) -> tuple[str, bool]:
 
 
 def channel_options(
-    max_message_size: int, keepalive_time: float | None = None, keepalive_timeout: float | None = None
+    max_message_size: int,
+    keepalive_time: float | None = None,
+    keepalive_timeout: float | None = None,
+    connect_timeout: float | None = None,
 ) -> list[tuple[str, Any]]:
-    """Message limits both ways, keepalive pings while calls are open, and a channel of its own
-    (without a local subchannel pool, channels with equal arguments share one connection)."""
+    """Message limits both ways, keepalive pings while calls are open, a channel of its own
+    (without a local subchannel pool, channels with equal arguments share one connection), and
+    the limit on one connection attempt: gRPC core's connect deadline is the larger of its
+    back-off and ``grpc.min_reconnect_backoff_ms`` (20 s by default), so a silent endpoint
+    fails its calls fast (UNAVAILABLE, not sent) after ``connect_timeout`` instead of holding
+    them to their deadline."""
     options: list[tuple[str, Any]] = [
         ("grpc.max_send_message_length", max_message_size),
         ("grpc.max_receive_message_length", max_message_size),
         ("grpc.use_local_subchannel_pool", 1),
     ]
+    if connect_timeout is not None:
+        options.append(("grpc.min_reconnect_backoff_ms", max(1, int(connect_timeout * 1000))))
     if keepalive_time is not None:
         options += [
             ("grpc.keepalive_time_ms", int(keepalive_time * 1000)),
@@ -84,14 +93,33 @@ def call_deadline(backend: str, timeout: float) -> float:
     return remaining
 
 
+def call_limit(backend: str, ctx: CallContext, timeout: float) -> float:
+    """:func:`call_deadline` of the try: ``ctx.timeout`` when the upstream layer set one, else the
+    backend's ``timeout``."""
+    return call_deadline(backend, timeout if ctx.timeout is None else ctx.timeout)
+
+
+# UNAVAILABLE details of a call that never left: gRPC core's words when no connection could be made.
+_NOT_CONNECTED = ("failed to connect", "connection refused", "connect failed", "no route to host", "dns resolution failed")
+
+
 def translate_error(backend: str, target: str, exc: grpc.aio.AioRpcError) -> BackendError:
-    """A gRPC status from ``target`` as the backend layer's error (the one place gRPC codes are read)."""
+    """A gRPC status from ``target`` as the backend layer's error (the one place gRPC codes are read):
+    ``grpc_code`` names the status; an UNAVAILABLE whose details say no connection could be made is
+    ``sent=False`` (gRPC core fails such calls before sending anything)."""
     code, details = exc.code(), exc.details() or ""
     if code in _REJECTED:
         return BackendRejected(backend, details or code.name, _REJECTED[code])
     message = f"{target}: {code.name}: {details}".rstrip(": ")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return BackendTimeout(backend, message)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-        return BackendUnavailable(backend, message)
-    return BackendFailed(backend, message)  # INTERNAL, UNKNOWN, UNIMPLEMENTED, RESOURCE_EXHAUSTED, ...
+    if code == grpc.StatusCode.UNAVAILABLE:
+        lowered = details.lower()
+        sent = not any(words in lowered for words in _NOT_CONNECTED)
+        return BackendUnavailable(backend, message, sent=sent, grpc_code=code.name)
+    if code == grpc.StatusCode.CANCELLED:
+        return BackendUnavailable(backend, message, grpc_code=code.name)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" not in details:
+        return BackendUnavailable(backend, message, grpc_code=code.name)  # busy: gRPC's HTTP 429
+    # INTERNAL, UNKNOWN, UNIMPLEMENTED, a message over the size limit (RESOURCE_EXHAUSTED), ...
+    return BackendFailed(backend, message, grpc_code=code.name)

@@ -20,8 +20,10 @@ class HttpModelBackend:
         self.config = config
         self.naming = naming_of(config.tensors)
         self.transport = HttpTransport(
-            config.name, config.endpoints, config.timeout, config.max_connections, config.max_response_size
-        )
+            config.name, config.endpoints, config.timeout, config.max_connections, config.max_response_size,
+            connect_timeout=config.connect_timeout, max_pending=config.circuit_breakers.max_pending,
+        )  # fmt: skip
+        self.endpoints = self.transport.endpoints
 
     async def start(self) -> None:
         await self.transport.start()
@@ -34,12 +36,33 @@ class HttpModelBackend:
 
     async def post(self, path: str, body: bytes, ctx: CallContext) -> bytes:
         headers = {**JSON_HEADERS, "x-request-id": ctx.request_id, **ctx.headers}
-        status, data = await self.transport.request("POST", path, body, headers)
-        check_status(self.name, status, data)
-        return data
+        resp = await self.transport.request("POST", path, body, headers, ctx.endpoint, ctx.timeout)
+        check_status(self.name, resp)
+        return resp.body
 
-    async def get(self, path: str) -> tuple[int, bytes]:
-        return await self.transport.request("GET", path)
+    async def get(self, path: str, endpoint: int = -1, timeout: float | None = None) -> tuple[int, bytes]:
+        resp = await self.transport.request("GET", path, endpoint=endpoint, timeout=timeout)
+        return resp.status, resp.body
+
+    async def probe(self, endpoint: int, model: str, timeout: float) -> bool:
+        """One active health check of ``endpoint``: ``GET health_check.path`` answered 2xx when the
+        backend's ``health_check`` names a path, else the protocol's own check
+        (:meth:`probe_path`, :meth:`probe_passed`). Never raises."""
+        remote = self.remote_model(model)
+        check = self.config.health_check
+        if check is not None and check.path is not None:
+            resp = await self.transport.probe(endpoint, check.path.replace("{model}", remote), timeout)
+            return resp is not None and 200 <= resp.status < 300
+        resp = await self.transport.probe(endpoint, self.probe_path(remote), timeout)
+        return resp is not None and self.probe_passed(resp.status, resp.body)
+
+    def probe_path(self, model: str) -> str:
+        """The protocol's health check path (``model``: the name on the backend)."""
+        raise NotImplementedError
+
+    def probe_passed(self, status: int, body: bytes) -> bool:
+        """Whether the answer to :meth:`probe_path` says the endpoint is healthy (default: a 2xx)."""
+        return 200 <= status < 300
 
     def decoded(self, decode: Any, body: bytes, *args: Any) -> InferResponse:
         """Run a response decoder on ``body``; an undecodable answer is the backend's failure (502),

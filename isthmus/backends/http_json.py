@@ -51,12 +51,17 @@ class HttpJsonBackend(HttpModelBackend):
         data = await self.post(self._path(ctx.model), self.dialect.encode(request), ctx)
         return self.decoded(self.dialect.decode, data, self.name, self.naming)
 
-    async def ready(self, model: str) -> bool:
+    def probe_path(self, model: str) -> str:
+        """``ready_path``, else ``path`` (``model``: the name on the backend)."""
+        return (self.config.ready_path or self.config.path).replace("{model}", model)
+
+    def probe_passed(self, status: int, body: bytes) -> bool:
         """``GET ready_path`` answers 2xx; without one, any HTTP answer below 500 to ``GET path``."""
-        ready_path = self.config.ready_path
+        return 200 <= status < 300 if self.config.ready_path else status < 500
+
+    async def ready(self, model: str) -> bool:
         try:
-            status, _ = await self.get(ready_path.replace("{model}", self.remote_model(model)) if ready_path
-                                       else self._path(model))  # fmt: skip
+            status, data = await self.get(self.probe_path(self.remote_model(model)))
         except BackendError:
             return False
-        return 200 <= status < 300 if ready_path else status < 500
+        return self.probe_passed(status, data)

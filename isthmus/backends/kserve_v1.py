@@ -22,9 +22,19 @@ class KServeV1Backend(HttpModelBackend):
         """``POST /v1/models/{name}:explain`` with the app's body; the answer is the explainer's JSON."""
         return await self.post(f"/v1/models/{self.remote_model(ctx.model)}:explain", body, ctx)
 
+    def probe_path(self, model: str) -> str:
+        return f"/v1/models/{model}"
+
+    def probe_passed(self, status: int, body: bytes) -> bool:
+        """200, and the model's status does not say ``"ready": false``."""
+        try:
+            return status == 200 and orjson.loads(body).get("ready", True) is not False
+        except (orjson.JSONDecodeError, AttributeError):
+            return False
+
     async def ready(self, model: str) -> bool:
         try:
-            status, data = await self.get(f"/v1/models/{self.remote_model(model)}")
-            return status == 200 and orjson.loads(data).get("ready", True) is not False
-        except (BackendError, orjson.JSONDecodeError, AttributeError):
+            status, data = await self.get(self.probe_path(self.remote_model(model)))
+        except BackendError:
             return False
+        return self.probe_passed(status, data)

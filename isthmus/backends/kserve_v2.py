@@ -41,9 +41,12 @@ class KServeV2Backend(HttpModelBackend):
             "x-request-id": ctx.request_id,
             **ctx.headers,
         }
-        status, data = await self.transport.request("POST", path, body, headers)
-        check_status(self.name, status, data)
-        return data
+        resp = await self.transport.request("POST", path, body, headers, ctx.endpoint, ctx.timeout)
+        check_status(self.name, resp)
+        return resp.body
+
+    def probe_path(self, model: str) -> str:
+        return "/v2/health/ready"
 
     async def ready(self, model: str) -> bool:
         try:

@@ -38,6 +38,9 @@ class RayServeBackend(HttpModelBackend):
             ) from None
         return self.decoded(self.dialect.decode, data, self.name, self.naming)
 
+    def probe_path(self, model: str) -> str:
+        return "/-/healthz"
+
     async def ready(self, model: str) -> bool:
         """Ready when Serve's proxy lists the route prefix (``GET /-/routes``)."""
         try:

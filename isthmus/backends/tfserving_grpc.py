@@ -1,5 +1,6 @@
 """TensorFlow Serving gRPC client (``tensorflow.serving.PredictionService``: Predict, Classify,
-Regress, GetModelMetadata).
+Regress, GetModelMetadata), one channel per endpoint: a call goes to the endpoint its
+:class:`CallContext` names (-1: round-robin), with the try's timeout.
 
 Built from TF Serving's published protos (subsets in :mod:`isthmus.protos.tfserving`); there
 is no TF Serving binary on the registries this project can use, so the tests run it against a
@@ -19,7 +20,7 @@ import grpc
 from isthmus.backends.base import CallContext
 from isthmus.backends.errors import BackendError, BackendFailed, BackendUnavailable
 from isthmus.backends.grpc_common import (
-    call_deadline,
+    call_limit,
     call_metadata,
     channel_options,
     grpc_target,
@@ -52,6 +53,7 @@ class TFServingGrpcBackend:
         self.name = config.name
         self.config = config
         self.naming = naming_of(config.tensors)
+        self.endpoints = list(config.endpoints)
         self.targets = [grpc_target(e)[0] for e in config.endpoints]
         self._channels: list[grpc.aio.Channel] = []
         self._predict: list[prediction_service_pb2_grpc.PredictionServiceStub] = []
@@ -61,7 +63,7 @@ class TFServingGrpcBackend:
     async def start(self) -> None:
         if self._channels:
             return
-        options = channel_options(MAX_MESSAGE)
+        options = channel_options(MAX_MESSAGE, connect_timeout=self.config.connect_timeout)
         for endpoint in self.config.endpoints:
             ch = open_channel(endpoint, options)
             self._channels.append(ch)
@@ -76,10 +78,11 @@ class TFServingGrpcBackend:
     def remote_model(self, model: str) -> str:
         return self.config.model or model
 
-    def _pick(self) -> int:
+    def _pick(self, endpoint: int = -1) -> int:
+        """``endpoint``'s channel, or with -1 the next one in turn."""
         if not self._channels:
-            raise BackendUnavailable(self.name, "not started")
-        return next(self._turn) % len(self._channels)
+            raise BackendUnavailable(self.name, "not started", sent=False)
+        return endpoint if endpoint >= 0 else next(self._turn) % len(self._channels)
 
     async def _call(self, i: int, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -95,10 +98,10 @@ class TFServingGrpcBackend:
             request.signature_name or self.config.signature_name,  # the app's, when it named one
             request.outputs,
         )
-        i = self._pick()
+        i = self._pick(ctx.endpoint)
         stub = self._predict[i]
         metadata = call_metadata(ctx)
-        timeout = call_deadline(self.name, self.config.timeout)  # the app's deadline, when nearer
+        timeout = call_limit(self.name, ctx, self.config.timeout)  # the app's deadline, when nearer
         resp = await self._call(i, lambda: stub.Predict(message, timeout=timeout, metadata=metadata))
         try:
             outputs = decode_predict_response(resp)
@@ -121,10 +124,10 @@ class TFServingGrpcBackend:
         return tfserving_meta.model_spec(self.remote_model(model), self.config.version, sig)
 
     async def _unary(self, method: Callable[[int], Any], message: Any, ctx: CallContext) -> Any:
-        i = self._pick()
+        i = self._pick(ctx.endpoint)
         call = method(i)
         metadata = call_metadata(ctx)
-        timeout = call_deadline(self.name, self.config.timeout)
+        timeout = call_limit(self.name, ctx, self.config.timeout)
         return await self._call(i, lambda: call(message, timeout=timeout, metadata=metadata))
 
     async def signature_defs(self, model: str) -> tfserving_meta.SignatureDefMap | None:
@@ -142,14 +145,21 @@ class TFServingGrpcBackend:
             return None
 
     async def ready(self, model: str) -> bool:
+        return await self._available(-1, model, self.config.timeout)
+
+    async def probe(self, endpoint: int, model: str, timeout: float) -> bool:
+        """``ModelService/GetModelStatus`` on ``endpoint`` reports a version AVAILABLE. Never raises."""
+        return await self._available(endpoint, model, timeout)
+
+    async def _available(self, endpoint: int, model: str, timeout: float) -> bool:
         req = get_model_status_pb2.GetModelStatusRequest(
             model_spec=tfserving_meta.model_spec(self.remote_model(model), self.config.version)
         )
         try:
-            i = self._pick()
+            i = self._pick(endpoint)
             stub = self._status[i]
-            resp = await self._call(i, lambda: stub.GetModelStatus(req, timeout=self.config.timeout))
-        except BackendError:
+            resp = await self._call(i, lambda: stub.GetModelStatus(req, timeout=timeout))
+        except (BackendError, grpc.aio.UsageError):
             return False
         return any(v.state == AVAILABLE for v in resp.model_version_status)
 

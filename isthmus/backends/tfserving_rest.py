@@ -63,13 +63,23 @@ class TFServingBackend(HttpModelBackend):
         body = tfserving_examples.encode_request(tfserving_examples.ExamplesRequest(request.input, sig))
         return await self.post(self._model_path(ctx.model) + verb, body, ctx)
 
+    def probe_path(self, model: str) -> str:
+        return self._model_path(model)
+
+    def probe_passed(self, status: int, body: bytes) -> bool:
+        """200, and a version of the model is AVAILABLE (TF Serving's model status)."""
+        try:
+            states = [v.get("state") for v in orjson.loads(body).get("model_version_status", [])]
+        except (orjson.JSONDecodeError, AttributeError):
+            return False
+        return status == 200 and "AVAILABLE" in states
+
     async def ready(self, model: str) -> bool:
         try:
             status, data = await self.get(self._model_path(model))
-            states = [v.get("state") for v in orjson.loads(data).get("model_version_status", [])]
-        except (BackendError, orjson.JSONDecodeError, AttributeError):
+        except BackendError:
             return False
-        return status == 200 and "AVAILABLE" in states
+        return self.probe_passed(status, data)
 
     async def signature_defs(self, model: str) -> tfserving_meta.SignatureDefMap | None:
         """The model's SignatureDefs from ``GET .../metadata``; None when it cannot be had."""

@@ -10,10 +10,13 @@ from isthmus.http1.client import (
     ConnectError,
     Http1Error,
     Http1Pool,
+    PoolFull,
     ProtocolError,
     RequestTimeout,
     Response,
     ResponseTooLarge,
 )
 
-__all__ = ["ConnectError", "Http1Error", "Http1Pool", "ProtocolError", "RequestTimeout", "Response", "ResponseTooLarge"]
+__all__ = [
+    "ConnectError", "Http1Error", "Http1Pool", "PoolFull", "ProtocolError", "RequestTimeout", "Response", "ResponseTooLarge",
+]  # fmt: skip

@@ -27,6 +27,11 @@ class ConnectError(Http1Error):
     """No connection could be opened: nothing was sent."""
 
 
+class PoolFull(Http1Error):
+    """No free connection and ``max_pending`` requests already waiting for one: refused at once,
+    nothing was sent (the caller's circuit breaker: ``circuit_breakers.max_pending``)."""
+
+
 class RequestTimeout(Http1Error):
     pass
 
@@ -50,7 +55,8 @@ class Http1Pool:
     """Up to ``max_connections`` keep-alive connections to ``base_url``'s host.
 
     A request takes an idle connection or opens one, else waits for one to
-    be released. A reused connection that the server had already closed
+    be released; when ``max_pending`` requests already wait, it fails at once
+    with :class:`PoolFull` (None: no bound). A reused connection that the server had already closed
     (the keep-alive race) is retried once on a fresh connection, since the
     server received nothing.
     """
@@ -63,6 +69,7 @@ class Http1Pool:
         ssl_context: ssl.SSLContext | None = None,
         want_headers: frozenset[bytes] = frozenset(),
         max_response_size: int = 64 * 2**20,
+        max_pending: int | None = None,
     ):
         parts = urlsplit(base_url)
         self.host = parts.hostname or "127.0.0.1"
@@ -71,6 +78,7 @@ class Http1Pool:
         self._ssl = ssl_context if ssl_context is not None else (ssl.create_default_context() if parts.scheme == "https" else None)
         self._host_header = f"{self.host}:{self.port}" if parts.port else self.host
         self._max = max_connections
+        self._max_pending = max_pending
         self._connect_timeout = connect_timeout
         self._want_headers = want_headers
         self._max_response_size = max_response_size
@@ -84,6 +92,11 @@ class Http1Pool:
     def idle_connections(self) -> int:
         """Open connections waiting for a request (read by telemetry at collection time)."""
         return len(self._idle)
+
+    @property
+    def pending_requests(self) -> int:
+        """Requests waiting for a free connection."""
+        return len(self._waiters)
 
     @property
     def in_use_connections(self) -> int:
@@ -167,6 +180,11 @@ class Http1Pool:
                     self._open -= 1
                     self._wake()
                     raise
+            if self._max_pending is not None and len(self._waiters) >= self._max_pending:
+                raise PoolFull(
+                    f"all {self._max} connections to {self.host}:{self.port} busy and "
+                    f"{len(self._waiters)} requests waiting (max_pending)"
+                )
             waiter = loop.create_future()
             self._waiters.append(waiter)
             try:
@@ -179,6 +197,12 @@ class Http1Pool:
                 if isinstance(exc, TimeoutError):
                     raise RequestTimeout(f"no free connection within {timeout:g}s") from None
                 raise
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # cancelled as it was woken: Python 3.11's wait_for returns the result then and
+                # swallows the cancellation; leave, handing the free connection on
+                self._wake()
+                raise asyncio.CancelledError
             if self._closed:
                 raise ConnectError("connection pool closed")
 

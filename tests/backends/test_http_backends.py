@@ -75,7 +75,7 @@ async def test_timeout(serve_app):
     "status, body, exc, text",
     [
         (500, b'{"error": "kaboom"}', BackendFailed, "HTTP 500: kaboom"),
-        (503, b"upstream down", BackendFailed, "HTTP 503: upstream down"),
+        (503, b"upstream down", BackendUnavailable, "HTTP 503: upstream down"),  # busy or down: 503, fallback
         (400, b'{"detail": "wrong shape"}', BackendRejected, "wrong shape"),
         (429, b'{"error": "slow down"}', BackendUnavailable, "HTTP 429: slow down"),
         (401, b'{"error": "who are you"}', BackendFailed, "HTTP 401: who are you"),

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from isthmus.backends import BackendFailed, BackendRejected, CallContext, build_backend
+from isthmus.backends import BackendFailed, BackendRejected, BackendUnavailable, CallContext, build_backend
 from isthmus.codecs import CodecError, InferRequest, v2
 from isthmus.codecs.convert import response_predictions, response_tensors
 from isthmus.config import Config
@@ -139,7 +139,7 @@ async def test_http_json_readiness(serve_app):
         (500, b"Internal Server Error", BackendFailed, "HTTP 500: Internal Server Error$"),
         (502, b"upstream https://svc:hunter2@10.0.0.1/ failed\n\x1b[31m", BackendFailed,
          r"HTTP 502: upstream https://REDACTED@10.0.0.1/ failed\\n\\x1b\[31m$"),
-        (503, b"x" * 5000, BackendFailed, "HTTP 503: x{200}[.]{3}$"),
+        (503, b"x" * 5000, BackendUnavailable, "HTTP 503: x{200}[.]{3}$"),  # busy: unavailable, not failed
         (400, b'{"detail": "input must be 2-D"}', BackendRejected, "input must be 2-D$"),
     ],
 )

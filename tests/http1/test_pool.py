@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from isthmus.http1 import ConnectError, Http1Pool, ProtocolError, RequestTimeout, ResponseTooLarge
+from isthmus.http1 import ConnectError, Http1Pool, PoolFull, ProtocolError, RequestTimeout, ResponseTooLarge
 from tests.waiting import until
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-isthmus-backend: b1\r\n\r\nok"
@@ -84,6 +84,28 @@ async def test_pool_bounds_connections():
         await pool.close()
     assert all(r.status == 200 for r in results)
     assert s.connections == 2 and s.max_concurrent == 2
+
+
+@pytest.mark.parametrize("max_pending", [0, 2])
+async def test_past_max_pending_waiters_a_request_is_refused_at_once(max_pending):
+    async with Server(reply=lambda n: None) as s:  # never answers: the first request holds the only connection
+        pool = Http1Pool(s.url, max_connections=1, max_pending=max_pending)
+        first = asyncio.ensure_future(pool.request("GET", "/", timeout=30))
+        await until(lambda: s.requests == 1, "the first request to hold the connection")
+        waiting = [asyncio.ensure_future(pool.request("GET", "/", timeout=30)) for _ in range(max_pending)]
+        await until(lambda: pool.pending_requests == max_pending, "the waiters to queue")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(PoolFull, match=f"{max_pending} requests waiting"):
+            await pool.request("GET", "/", timeout=30)
+        assert loop.time() - start < 1.0  # refused at once, not at the deadline
+        # cancelling the first wakes a waiter that is being cancelled too: it must leave, not send
+        for task in [first, *waiting]:
+            task.cancel()
+        await asyncio.wait_for(asyncio.gather(first, *waiting, return_exceptions=True), 5)
+        assert all(task.cancelled() for task in [first, *waiting])
+        assert pool.pending_requests == 0 and pool.in_use_connections == 0 and s.requests == 1
+        await pool.close()
 
 
 async def test_timeouts_cover_the_answer_and_the_wait_for_a_connection():

@@ -16,6 +16,7 @@ class Script:
     delay: float = 0.0
     status: int = 200
     body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # added to every answer
     calls: list[str] = field(default_factory=list)
 
 
@@ -32,8 +33,9 @@ async def handle(request: web.Request) -> web.Response:
     if script.delay:
         await asyncio.sleep(script.delay)
     if script.body is not None:
-        return web.Response(status=script.status, body=script.body, content_type="application/json")
+        return web.Response(status=script.status, body=script.body, content_type="application/json",
+                            headers=script.headers)  # fmt: skip
     return web.json_response(
         {"model_name": script.name, "outputs": [{"name": "output-0", "datatype": "FP32", "shape": [1], "data": [1.0]}]},
-        status=script.status,
+        status=script.status, headers=script.headers,
     )
